@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -10,6 +11,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/lvm-go/lvm/internal/weights"
+	"github.com/lvm-go/lvm/tokenizer"
+	"github.com/lvm-go/lvm/transformer"
 )
 
 func init() {
@@ -97,4 +100,32 @@ func configKind(raw map[string]any) string {
 		return "llama"
 	}
 	return "unknown"
+}
+
+func printConfig(w io.Writer, kind, path string, data []byte) error {
+	switch kind {
+	case "vqgan":
+		c, err := tokenizer.ParseConfig(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(w, "  resolution %d, channels %d, hidden %d, channel_mult %v, res blocks %d\n",
+			c.Resolution, c.NumChannels, c.HiddenChannels, c.ChannelMult, c.NumResBlocks)
+		fmt.Fprintf(w, "  z %d, codebook K=%d × E=%d, mid-block attention %v, attn resolutions %v\n",
+			c.ZChannels, c.NumEmbeddings, c.QuantizedEmbedDim, !c.NoAttnMidBlock, c.AttnResolutions)
+		fmt.Fprintf(w, "  latent grid %d×%d = %d tokens per image\n", c.GridSize(), c.GridSize(), c.TokensPerImage())
+	case "llama":
+		c, err := transformer.ParseConfig(data)
+		if err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
+		fmt.Fprintf(w, "  %s\n", c)
+		fmt.Fprintf(w, "  parameters: %d\n", c.NumParams())
+	default:
+		var buf bytes.Buffer
+		if json.Indent(&buf, data, "  ", "  ") == nil {
+			fmt.Fprintf(w, "  %s\n", buf.String())
+		}
+	}
+	return nil
 }
