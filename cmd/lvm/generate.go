@@ -5,92 +5,192 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"image"
 	"io"
-	"math"
 	"os"
 	"os/signal"
+	"path/filepath"
+	"strings"
+	"time"
 
+	"github.com/lvm-go/lvm"
+	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/internal/kernels"
 	"github.com/lvm-go/lvm/sampling"
+	"github.com/lvm-go/lvm/sentence"
+	"github.com/lvm-go/lvm/tokenizer"
 	"github.com/lvm-go/lvm/transformer"
 )
 
 func init() {
-	register("generate", "continue a visual sentence: generate images' token ids from prompt token ids", runGenerate)
+	register("generate", "continue a visual sentence: the next images from prompt images (or token ids)", runGenerate)
 }
 
-// runGenerate implements "lvm generate --model DIR --prompt-tokens FILE
-// --tokens-per-image N --images M --tokens-out FILE" (token mode): the
-// prompt file holds one JSON array per image; each generated image's ids
-// are written as one JSON array per line.
+// runGenerate has two modes.
+//
+// Image mode: lvm generate --model DIR --tokenizer DIR [flags] --out DIR
+// IMAGE...: the prompt images in order; writes each candidate's images as
+// PNG and an overview.
+//
+// Token mode: lvm generate --model DIR --prompt-tokens FILE
+// --tokens-per-image N --tokens-out FILE: the prompt file holds one JSON
+// array per image; each generated image's ids are written as one JSON
+// array per line (candidate 0's images first, then candidate 1's, …).
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", stderr)
 	model := fs.String("model", "", "transformer checkpoint `DIR` (config.json and weights)")
-	promptPath := fs.String("prompt-tokens", "", "`FILE` of prompt images' token ids, one JSON array per image and line")
-	outPath := fs.String("tokens-out", "", "`FILE` to write the generated images' ids to, one JSON array per line (- for stdout)")
-	perImage := fs.Int("tokens-per-image", 256, "tokens of one image")
-	images := fs.Int("images", 1, "images to generate")
-	contextImages := fs.Int("context-images", 15, "images kept as the prompt when a new image starts (older ones slide out)")
-	codebook := fs.Int("codebook", transformer.LVMCodebookSize, "ids ≥ this are never generated")
+	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer `DIR` (image mode)")
+	outDir := fs.String("out", "", "output `DIR` for PNG files (image mode)")
+	promptPath := fs.String("prompt-tokens", "", "`FILE` of prompt images' token ids, one JSON array per image and line (token mode)")
+	tokensOut := fs.String("tokens-out", "", "`FILE` for the generated images' ids, one JSON array per line (- for stdout; token mode, optional in image mode)")
+	perImage := fs.Int("tokens-per-image", 256, "tokens of one image (token mode)")
+	codebook := fs.Int("codebook", transformer.LVMCodebookSize, "ids ≥ this are never generated (token mode; image mode uses the tokenizer's codebook)")
+	images := fs.Int("images", 1, "images to generate per candidate")
+	candidates := fs.Int("candidates", 1, "independent continuations, sharing one prefill of the prompt")
+	contextImages := fs.Int("context-images", lvm.DefaultContextImages, "images kept as the prompt when a new image starts (older ones slide out)")
 	greedy := fs.Bool("greedy", false, "take the most likely id at every step instead of sampling")
 	temperature := fs.Float64("temperature", 1, "sampling temperature")
 	topK := fs.Int("top-k", 50, "keep the k most likely ids (0: all)")
 	topP := fs.Float64("top-p", 1, "keep the smallest set of ids whose probability reaches p")
-	seed := fs.Uint64("seed", 0, "random seed")
+	seed := fs.Uint64("seed", 0, "random seed (candidate c uses seed+c)")
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
+	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lvm generate --model DIR --prompt-tokens FILE [--greedy] --tokens-per-image N --images M --tokens-out FILE")
+		fmt.Fprintln(stderr, "usage: lvm generate --model DIR --tokenizer DIR [flags] --out DIR IMAGE...")
+		fmt.Fprintln(stderr, "       lvm generate --model DIR --prompt-tokens FILE --tokens-per-image N [flags] --tokens-out FILE")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *model == "" || *promptPath == "" || *outPath == "" || fs.NArg() != 0 {
+	imageMode := *tokDir != "" || fs.NArg() > 0
+	switch {
+	case *model == "":
 		fs.Usage()
-		return fmt.Errorf("%w: need --model, --prompt-tokens and --tokens-out (and no other arguments)", errUsage)
+		return fmt.Errorf("%w: need --model", errUsage)
+	case imageMode && (*tokDir == "" || *outDir == "" || fs.NArg() == 0 || *promptPath != ""):
+		fs.Usage()
+		return fmt.Errorf("%w: image mode needs --tokenizer, --out and at least one IMAGE (and no --prompt-tokens)", errUsage)
+	case !imageMode && (*promptPath == "" || *tokensOut == ""):
+		fs.Usage()
+		return fmt.Errorf("%w: need --model, --prompt-tokens and --tokens-out (token mode) or --tokenizer, --out and IMAGE... (image mode)", errUsage)
+	case *perImage < 1 || *images < 1 || *candidates < 1 || *contextImages < 1 || *codebook < 1:
+		return fmt.Errorf("%w: --tokens-per-image, --images, --candidates, --context-images and --codebook must be ≥ 1", errUsage)
 	}
-	if *perImage < 1 || *images < 1 || *contextImages < 1 || *codebook < 1 {
-		return fmt.Errorf("%w: --tokens-per-image, --images, --context-images and --codebook must be ≥ 1", errUsage)
+	opts := lvm.Options{
+		Images:        *images,
+		Candidates:    *candidates,
+		ContextImages: *contextImages,
+		Sampling:      sampling.Config{Greedy: *greedy, Temperature: *temperature, TopK: *topK, TopP: *topP, Seed: *seed},
 	}
-	prompt, err := readTokenLines(*promptPath)
-	if err != nil {
+	if err := opts.Sampling.Validate(); err != nil {
 		return err
 	}
-	for i, img := range prompt {
-		if len(img) != *perImage {
-			return fmt.Errorf("%s line %d: %d tokens, want --tokens-per-image %d", *promptPath, i+1, len(img), *perImage)
+	kernels.SetThreads(*threads)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+
+	// Read every input before the (slow) model load.
+	var prompt *sentence.VisualSentence
+	var promptImgs []image.Image
+	var tok *tokenizer.Tokenizer
+	if imageMode {
+		var err error
+		if tok, err = tokenizer.Load(*tokDir); err != nil {
+			return err
+		}
+		for _, path := range fs.Args() {
+			img, err := readImage(path)
+			if err != nil {
+				return err
+			}
+			promptImgs = append(promptImgs, img)
+		}
+	} else {
+		lines, err := readTokenLines(*promptPath)
+		if err != nil {
+			return err
+		}
+		if prompt, err = sentence.New(1, *perImage); err != nil {
+			return err
+		}
+		for i, ids := range lines {
+			if len(ids) != *perImage {
+				return fmt.Errorf("%s line %d: %d tokens, want --tokens-per-image %d", *promptPath, i+1, len(ids), *perImage)
+			}
+			if err := prompt.Append(ids); err != nil {
+				return fmt.Errorf("%s line %d: %w", *promptPath, i+1, err)
+			}
 		}
 	}
-	cfg := sampling.Config{Greedy: *greedy, Temperature: *temperature, TopK: *topK, TopP: *topP,
-		SuppressFrom: *codebook, SuppressTo: math.MaxInt, Seed: *seed}
-	sampler, err := sampling.New(cfg)
-	if err != nil {
-		return err
-	}
-
-	kernels.SetThreads(*threads)
 	m, err := transformer.Load(*model)
 	if err != nil {
 		return err
 	}
 	defer m.Close()
-	mc := m.Config()
-	if *codebook > mc.VocabSize {
-		return fmt.Errorf("--codebook %d > vocabulary %d", *codebook, mc.VocabSize)
-	}
-	// The prompt window plus one new image must fit the context.
-	window := min(*contextImages, mc.MaxPositions / *perImage - 1)
-	if window < 1 {
-		return fmt.Errorf("--tokens-per-image %d: a prompt image and a new one exceed %d max positions", *perImage, mc.MaxPositions)
-	}
-	if len(prompt) > window {
-		fmt.Fprintf(stderr, "prompt has %d images; keeping the last %d\n", len(prompt), window)
-		prompt = prompt[len(prompt)-window:]
-	}
 
+	bar := newProgress(stderr, *quiet)
+	opts.Progress = bar.update
+	var cands []lvm.Candidate
+	if imageMode {
+		pipe, err := lvm.NewPipeline(tok, m)
+		if err != nil {
+			return err
+		}
+		if prompt, err = sentence.SequentialImages(ctx, tok, promptImgs...); err != nil {
+			return err
+		}
+		cands, err = pipe.Generate(ctx, prompt, opts)
+		bar.finish()
+		if err != nil {
+			return err
+		}
+		if err := writeGeneratedImages(*outDir, promptImgs, cands, tok.Resolution(), stdout); err != nil {
+			return err
+		}
+	} else {
+		cands, err = lvm.GenerateTokens(ctx, m, prompt, *codebook, opts)
+		bar.finish()
+		if err != nil {
+			return err
+		}
+	}
+	if *tokensOut != "" {
+		return writeTokenLines(*tokensOut, stdout, cands)
+	}
+	return nil
+}
+
+func writeGeneratedImages(dir string, prompt []image.Image, cands []lvm.Candidate, cell int, stdout io.Writer) error {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return err
+	}
+	rows := make([][]image.Image, len(cands))
+	for c, cand := range cands {
+		rows[c] = cand.Images
+		for i, img := range cand.Images {
+			name := filepath.Join(dir, fmt.Sprintf("%03d.png", i))
+			if len(cands) > 1 {
+				name = filepath.Join(dir, fmt.Sprintf("c%d_%03d.png", c, i))
+			}
+			if err := demo.WritePNG(name, img); err != nil {
+				return err
+			}
+			fmt.Fprintln(stdout, name)
+		}
+	}
+	name := filepath.Join(dir, "overview.png")
+	if err := demo.WritePNG(name, demo.Overview(prompt, rows, cell)); err != nil {
+		return err
+	}
+	fmt.Fprintln(stdout, name)
+	return nil
+}
+
+func writeTokenLines(path string, stdout io.Writer, cands []lvm.Candidate) error {
 	out := stdout
-	if *outPath != "-" {
-		f, err := os.Create(*outPath)
+	if path != "-" {
+		f, err := os.Create(path)
 		if err != nil {
 			return err
 		}
@@ -98,58 +198,50 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		out = f
 	}
 	w := bufio.NewWriter(out)
-	defer w.Flush()
-
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
-	st := m.NewStateCap((window + 1) * *perImage)
-	sentence := prompt // the images of the current prompt window
-	fresh := true      // the state must be rebuilt from sentence
-	for img := 0; img < *images; img++ {
-		if fresh {
-			st.Reset()
-			var ids []int
-			for _, im := range sentence {
-				ids = append(ids, im...)
-			}
-			if err := m.Prefill(ctx, st, ids); err != nil {
-				return fmt.Errorf("image %d: prompt: %w", img+1, err)
-			}
-		}
-		gen := make([]int, *perImage)
-		for i := range gen {
-			id, err := sampler.Sample(st.LastLogits())
-			if err != nil {
-				return fmt.Errorf("image %d token %d: %w", img+1, i, err)
-			}
-			gen[i] = id
-			if i < len(gen)-1 {
-				if err := m.Decode(ctx, st, id); err != nil {
-					return fmt.Errorf("image %d token %d: %w", img+1, i, err)
-				}
-			}
-		}
-		line, _ := json.Marshal(gen)
-		w.Write(line)
-		w.WriteByte('\n')
-		if err := w.Flush(); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "image %d/%d done\n", img+1, *images)
-
-		// Slide the window (REFERENCE §4): when an image drops out the
-		// positions restart at 0 and everything is recomputed; otherwise
-		// the cache continues with the new image's last token.
-		sentence = append(sentence, gen)
-		if len(sentence) > window {
-			sentence = sentence[len(sentence)-window:]
-			fresh = true
-		} else if img+1 < *images {
-			if err := m.Decode(ctx, st, gen[len(gen)-1]); err != nil {
-				return fmt.Errorf("image %d: %w", img+1, err)
-			}
-			fresh = false
+	for _, c := range cands {
+		for _, ids := range c.Tokens {
+			line, _ := json.Marshal(ids)
+			w.Write(line)
+			w.WriteByte('\n')
 		}
 	}
-	return nil
+	return w.Flush()
+}
+
+// progress draws a one-line progress bar with the token rate on stderr.
+type progress struct {
+	w      io.Writer
+	off    bool
+	start  time.Time
+	last   time.Time
+	drawn  bool
+	done   int
+	totals int
+}
+
+func newProgress(w io.Writer, off bool) *progress {
+	return &progress{w: w, off: off, start: time.Now()}
+}
+
+func (p *progress) update(done, total int) {
+	p.done, p.totals = done, total
+	if p.off {
+		return
+	}
+	now := time.Now()
+	if done < total && now.Sub(p.last) < 100*time.Millisecond {
+		return
+	}
+	p.last = now
+	const width = 30
+	filled := width * done / max(total, 1)
+	rate := float64(done) / max(now.Sub(p.start).Seconds(), 1e-9)
+	fmt.Fprintf(p.w, "\r[%s%s] %d/%d tokens  %.1f tok/s", strings.Repeat("#", filled), strings.Repeat(".", width-filled), done, total, rate)
+	p.drawn = true
+}
+
+func (p *progress) finish() {
+	if p.drawn {
+		fmt.Fprintln(p.w)
+	}
 }

@@ -49,7 +49,12 @@ func TestGenerateWindow(t *testing.T) {
 	g := readLlamaGolden(t)
 	const per, codebook = 16, 1000
 	prompt := filepath.Join(t.TempDir(), "prompt.jsonl")
-	writeImages(t, prompt, g.Prompt[:2*per], per)
+	// Prompt ids are codes, so they too lie below the codebook.
+	codes := make([]int, 2*per)
+	for i := range codes {
+		codes[i] = g.Prompt[i] % codebook
+	}
+	writeImages(t, prompt, codes, per)
 	got := runGenerateFile(t, "--prompt-tokens", prompt, "--greedy", "--tokens-per-image", fmt.Sprint(per),
 		"--images", "4", "--context-images", "3", "--codebook", fmt.Sprint(codebook))
 	m, err := transformer.Load(llamaDir)
@@ -57,7 +62,7 @@ func TestGenerateWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer m.Close()
-	want := greedyReference(t, m, [][]int{g.Prompt[:per], g.Prompt[per : 2*per]}, 4, per, 3, codebook)
+	want := greedyReference(t, m, [][]int{codes[:per], codes[per:]}, 4, per, 3, codebook)
 	if len(got) != len(want) {
 		t.Fatalf("%d images, want %d", len(got), len(want))
 	}
@@ -68,14 +73,14 @@ func TestGenerateWindow(t *testing.T) {
 	}
 
 	sampled := runGenerateFile(t, "--prompt-tokens", prompt, "--tokens-per-image", fmt.Sprint(per),
-		"--images", "3", "--codebook", "50", "--top-k", "0", "--temperature", "3", "--seed", "7")
+		"--images", "3", "--codebook", "1000", "--top-k", "0", "--temperature", "3", "--seed", "7")
 	for i, img := range sampled {
 		if len(img) != per {
 			t.Errorf("image %d: %d tokens", i, len(img))
 		}
 		for _, id := range img {
-			if id < 0 || id >= 50 {
-				t.Errorf("image %d: id %d ≥ --codebook 50", i, id)
+			if id < 0 || id >= codebook {
+				t.Errorf("image %d: id %d ≥ --codebook %d", i, id, codebook)
 			}
 		}
 	}

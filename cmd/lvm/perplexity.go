@@ -6,8 +6,10 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strings"
 
 	"github.com/lvm-go/lvm/internal/kernels"
+	"github.com/lvm-go/lvm/tokenizer"
 	"github.com/lvm-go/lvm/transformer"
 )
 
@@ -15,34 +17,58 @@ func init() {
 	register("perplexity", "perplexity of target token ids given prompt token ids (the paper's metric)", runPerplexity)
 }
 
-// runPerplexity implements "lvm perplexity --model DIR --prompt FILE
-// --target FILE": both files hold JSON arrays of token ids, one per line,
-// concatenated in order; the perplexity is the last line of the output.
+// runPerplexity has two modes. Token mode: "lvm perplexity --model DIR
+// --prompt FILE --target FILE", where both files hold JSON arrays of token
+// ids, one per line, concatenated in order. Image mode: "lvm perplexity
+// --model DIR --tokenizer DIR --prompt IMG... --target IMG...". Either way
+// the perplexity is the last line of the output.
 func runPerplexity(args []string, stdout, stderr io.Writer) error {
+	args, promptImgs, targetImgs := splitImageLists(args)
 	fs := newFlagSet("perplexity", stderr)
 	model := fs.String("model", "", "transformer checkpoint `DIR` (config.json and weights)")
-	promptPath := fs.String("prompt", "", "`FILE` of prompt token ids: JSON arrays, one per line, concatenated in order")
-	targetPath := fs.String("target", "", "`FILE` of target token ids, same format")
+	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer `DIR`: image mode, --prompt and --target then take image files")
+	promptPath := fs.String("prompt", "", "`FILE` of prompt token ids: JSON arrays, one per line, concatenated in order (image mode: IMG...)")
+	targetPath := fs.String("target", "", "`FILE` of target token ids, same format (image mode: IMG...)")
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm perplexity --model DIR --prompt FILE --target FILE")
+		fmt.Fprintln(stderr, "       lvm perplexity --model DIR --tokenizer DIR --prompt IMG... --target IMG...")
 		fmt.Fprintln(stderr, "\nPrints exp(-mean log p(target | prompt)) over all logits, as the last line.")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *model == "" || *promptPath == "" || *targetPath == "" || fs.NArg() != 0 {
+	imageMode := *tokDir != ""
+	if imageMode {
+		if *model == "" || len(promptImgs) == 0 || len(targetImgs) == 0 || fs.NArg() != 0 {
+			fs.Usage()
+			return fmt.Errorf("%w: image mode needs --model, --tokenizer, --prompt IMG... and --target IMG...", errUsage)
+		}
+	} else if *model == "" || *promptPath == "" || *targetPath == "" || fs.NArg() != 0 || len(promptImgs) > 1 || len(targetImgs) > 1 {
 		fs.Usage()
 		return fmt.Errorf("%w: need --model, --prompt and --target (and no other arguments)", errUsage)
 	}
-	prompt, err := readTokenFile(*promptPath)
-	if err != nil {
-		return err
-	}
-	target, err := readTokenFile(*targetPath)
-	if err != nil {
-		return err
+	var prompt, target []int
+	if imageMode {
+		tok, err := tokenizer.Load(*tokDir)
+		if err != nil {
+			return err
+		}
+		if prompt, err = tokenizeFiles(tok, promptImgs); err != nil {
+			return err
+		}
+		if target, err = tokenizeFiles(tok, targetImgs); err != nil {
+			return err
+		}
+	} else {
+		var err error
+		if prompt, err = readTokenFile(*promptPath); err != nil {
+			return err
+		}
+		if target, err = readTokenFile(*targetPath); err != nil {
+			return err
+		}
 	}
 	kernels.SetThreads(*threads)
 	m, err := transformer.Load(*model)
@@ -60,6 +86,52 @@ func runPerplexity(args []string, stdout, stderr io.Writer) error {
 	}
 	fmt.Fprintf(stdout, "%.6f\n", ppl)
 	return nil
+}
+
+// splitImageLists takes the values of --prompt and --target out of args:
+// in image mode each is followed by several files, up to the next flag.
+// The first value of each stays in args so that token mode parses as usual.
+func splitImageLists(args []string) (rest, prompt, target []string) {
+	var list *[]string
+	for _, a := range args {
+		switch {
+		case a == "--prompt" || a == "-prompt":
+			list = &prompt
+			rest = append(rest, a)
+			continue
+		case a == "--target" || a == "-target":
+			list = &target
+			rest = append(rest, a)
+			continue
+		case strings.HasPrefix(a, "-"):
+			list = nil
+		case list != nil:
+			if len(*list) == 0 {
+				rest = append(rest, a)
+			}
+			*list = append(*list, a)
+			continue
+		}
+		rest = append(rest, a)
+	}
+	return rest, prompt, target
+}
+
+// tokenizeFiles encodes image files and concatenates their codes.
+func tokenizeFiles(tok *tokenizer.Tokenizer, paths []string) ([]int, error) {
+	var ids []int
+	for _, path := range paths {
+		img, err := readImage(path)
+		if err != nil {
+			return nil, err
+		}
+		g, err := tok.Encode(img)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", path, err)
+		}
+		ids = append(ids, g...)
+	}
+	return ids, nil
 }
 
 // readTokenFile reads a file of JSON arrays of token ids, one per line, and

@@ -1,0 +1,21 @@
+package main
+
+import (
+	"context"
+	"io"
+	"testing"
+
+	"github.com/lvm-go/lvm/internal/demo"
+)
+
+// TestRun runs the example end to end on the small golden models.
+func TestRun(t *testing.T) {
+	out := t.TempDir()
+	args := []string{"--model", "../../testdata/llama", "--tokenizer", "../../testdata/vqgan", "--out", out, "--frames", "3", "--next", "2"}
+	if err := run(context.Background(), args, io.Discard); err != nil {
+		t.Fatal(err)
+	}
+	if err := demo.CheckPNGs(out, "next_0.png", "next_1.png", "overview.png"); err != nil {
+		t.Fatal(err)
+	}
+}
