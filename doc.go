@@ -10,6 +10,12 @@
 //	            ──sampling.Sampler (suppress → temperature → top-k → top-p → draw)──▶ next id
 //	            ──(× tokens per image)──▶ tokenizer.Tokenizer.Decode ──▶ image.Image
 //
+// Pipeline wires the steps together: compose it from a Tokenizer and a
+// Model with NewPipeline, build a prompt with the sentence package, and call
+// Generate (images out) or GenerateTokens (codes out); Perplexity scores
+// target images given prompt images. GenerateTokens also exists as a
+// function over a Model alone, for token-level work without a tokenizer.
+//
 // Each subpackage stands alone:
 //
 //   - tokenizer: the VQGAN that turns a 256×256 image into 256 codes from a
