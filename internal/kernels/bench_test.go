@@ -1,0 +1,121 @@
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"testing"
+
+	"github.com/lvm-go/lvm/internal/half"
+)
+
+// benchThreads are the thread counts every benchmark is run with.
+var benchThreads = []int{1, 2}
+
+func randF32(n int, seed uint64) []float32 {
+	rng := rand.New(rand.NewPCG(seed, 1))
+	x := make([]float32, n)
+	for i := range x {
+		x[i] = float32(rng.NormFloat64())
+	}
+	return x
+}
+
+func randF16(n int, seed uint64, conv func(float32) uint16) []uint16 {
+	x := randF32(n, seed)
+	h := make([]uint16, n)
+	for i, v := range x {
+		h[i] = conv(v * 0.05)
+	}
+	return h
+}
+
+// benchProduct reports GFLOP/s (2·m·n·k per call) and, for m == 1, the
+// rate at which B's bytes are streamed in GB/s.
+func benchProduct(b *testing.B, m, n, k, bBytes int, f func()) {
+	for _, th := range benchThreads {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			withThreads(th, func() {
+				f()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					f()
+				}
+				sec := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(2*float64(m)*float64(n)*float64(k)/sec/1e9, "GFLOP/s")
+				if m == 1 {
+					b.ReportMetric(float64(n*k*bBytes)/sec/1e9, "GB/s")
+				}
+			})
+		})
+	}
+}
+
+// BenchmarkConv is the VQGAN convolution as im2col GEMM (A = weight
+// [Cout, Cin·9], B = patches [H·W, Cin·9]).
+func BenchmarkConv(b *testing.B) {
+	for _, s := range []struct{ m, n, k int }{
+		{128, 65536, 1152}, // 256×256, 128 → 128 channels
+		{256, 16384, 2304}, // 128×128, 256 channels
+		{768, 256, 6912},   // 16×16, 768 channels
+		{3, 65536, 1152},   // decoder conv_out
+		{128, 65536, 27},   // encoder conv_in
+	} {
+		a, bb := randF32(s.m*s.k, 1), randF32(s.n*s.k, 2)
+		c := make([]float32, s.m*s.n)
+		b.Run(fmt.Sprintf("m=%d,n=%d,k=%d", s.m, s.n, s.k), func(b *testing.B) {
+			benchProduct(b, s.m, s.n, s.k, 4, func() { MatMulNT(c, a, bb, s.m, s.n, s.k) })
+		})
+	}
+}
+
+// BenchmarkLinear is a transformer linear layer: A = activations [T, in],
+// B = weight [out, in] in float32, binary16 or bfloat16. m = 1 is decode
+// (GEMV, bandwidth-bound), m = 256 prefill.
+func BenchmarkLinear(b *testing.B) {
+	for _, s := range []struct{ m, n, k int }{
+		{256, 1024, 1024}, {256, 2688, 1024}, {256, 8292, 1024}, {256, 1024, 2688},
+		{1, 1024, 1024}, {1, 8292, 1024}, {1, 11008, 4096}, {1, 4096, 11008},
+	} {
+		a := randF32(s.m*s.k, 3)
+		c := make([]float32, s.m*s.n)
+		w32 := randF32(s.n*s.k, 4)
+		w16 := randF16(s.n*s.k, 5, half.F32ToF16)
+		wb16 := randF16(s.n*s.k, 6, half.F32ToBF16)
+		name := fmt.Sprintf("m=%d,n=%d,k=%d", s.m, s.n, s.k)
+		b.Run("f16/"+name, func(b *testing.B) {
+			benchProduct(b, s.m, s.n, s.k, 2, func() { MatMulNTF16(c, a, w16, s.m, s.n, s.k) })
+		})
+		b.Run("bf16/"+name, func(b *testing.B) {
+			benchProduct(b, s.m, s.n, s.k, 2, func() { MatMulNTBF16(c, a, wb16, s.m, s.n, s.k) })
+		})
+		b.Run("f32/"+name, func(b *testing.B) {
+			benchProduct(b, s.m, s.n, s.k, 4, func() { MatMulNT(c, a, w32, s.m, s.n, s.k) })
+		})
+	}
+}
+
+func BenchmarkDot(b *testing.B) {
+	for _, n := range []int{64, 128, 1024} {
+		x, y := randF32(n, 7), randF32(n, 8)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			var s float32
+			for i := 0; i < b.N; i++ {
+				s += Dot(x, y)
+			}
+			b.ReportMetric(2*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+			_ = s
+		})
+	}
+}
+
+func BenchmarkAxpy(b *testing.B) {
+	for _, n := range []int{64, 128, 1024} {
+		x, y := randF32(n, 7), randF32(n, 8)
+		b.Run(fmt.Sprintf("n=%d", n), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				Axpy(1e-3, x, y)
+			}
+			b.ReportMetric(2*float64(n)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+	}
+}
