@@ -110,3 +110,28 @@ func ExampleTokenizer_Decode_badInput() {
 	// tokenizer: token id 9000 at position 5 (row 1, col 1) is outside the codebook [0, 512)
 	// tokenizer: got 10 tokens, want 16 (a 4×4 grid)
 }
+
+// A Tokenizer turns a batch of images into code grids and back; it is safe
+// for concurrent use.
+func ExampleTokenizer() {
+	tok, err := tokenizer.Load("../testdata/vqgan")
+	if err != nil {
+		log.Fatal(err)
+	}
+	grids := [][]int{make([]int, tok.TokensPerImage()), make([]int, tok.TokensPerImage())}
+	grids[1][0] = tok.CodebookSize() - 1
+	imgs, err := tok.DecodeBatch(grids)
+	if err != nil {
+		log.Fatal(err)
+	}
+	fmt.Println(len(imgs), imgs[0].Bounds())
+	// Output: 2 (0,0)-(64,64)
+}
+
+// Config describes the VQGAN; ReleasedConfig is the one shipped with the
+// released LVM.
+func ExampleConfig() {
+	c := tokenizer.ReleasedConfig()
+	fmt.Println(c.Resolution, c.GridSize(), c.TokensPerImage(), c.NumEmbeddings, tokenizer.NumParameters(c))
+	// Output: 256 16 256 8192 146244675
+}
