@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"image"
-	"image/png"
 	"io"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	_ "image/jpeg" //
 	_ "image/png"  //
 
+	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/tokenizer"
 )
 
@@ -92,7 +92,7 @@ func runDetokenize(args []string, stdout, stderr io.Writer) error {
 			return fmt.Errorf("%s line %d: %w", *tokens, i+1, err)
 		}
 		name := filepath.Join(*out, fmt.Sprintf("%03d.png", i))
-		if err := writePNG(name, img); err != nil {
+		if err := demo.WritePNG(name, img); err != nil {
 			return err
 		}
 		fmt.Fprintln(stdout, name)
@@ -148,16 +148,4 @@ func readImage(path string) (image.Image, error) {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	return img, nil
-}
-
-func writePNG(path string, img image.Image) error {
-	f, err := os.Create(path)
-	if err != nil {
-		return err
-	}
-	if err := png.Encode(f, img); err != nil {
-		f.Close()
-		return fmt.Errorf("%s: %w", path, err)
-	}
-	return f.Close()
 }

@@ -22,8 +22,6 @@ import (
 	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/sampling"
 	"github.com/lvm-go/lvm/sentence"
-	"github.com/lvm-go/lvm/tokenizer"
-	"github.com/lvm-go/lvm/transformer"
 )
 
 func main() {
@@ -35,29 +33,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("analogy", flag.ContinueOnError)
-	modelDir := fs.String("model", "", "transformer checkpoint directory")
-	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer directory")
-	out := fs.String("out", ".", "output directory")
-	seed := fs.Uint64("seed", 0, "sampling seed")
+	var mf demo.ModelFlags
+	mf.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" || *tokDir == "" {
-		return fmt.Errorf("need --model and --tokenizer")
-	}
-	tok, err := tokenizer.Load(*tokDir)
+	pipe, closeModel, err := mf.Load()
 	if err != nil {
 		return err
 	}
-	model, err := transformer.Load(*modelDir)
-	if err != nil {
-		return err
-	}
-	defer model.Close()
-	pipe, err := lvm.NewPipeline(tok, model)
-	if err != nil {
-		return err
-	}
+	defer closeModel()
+	tok := pipe.Tokenizer()
 
 	// The task, shown by example: x → its mirror image.
 	n := tok.Resolution()
@@ -75,7 +61,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts := lvm.Options{Sampling: sampling.Default()}
-	opts.Sampling.Seed = *seed
+	opts.Sampling.Seed = mf.Seed
 	cands, err := pipe.Generate(ctx, prompt, opts)
 	if err != nil {
 		return err
@@ -87,17 +73,17 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		promptImgs = append(promptImgs, p.X, p.Y)
 	}
 	promptImgs = append(promptImgs, query)
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(mf.Out, 0o755); err != nil {
 		return err
 	}
 	for name, img := range map[string]image.Image{
 		"answer.png":   answer,
 		"overview.png": demo.Overview(promptImgs, [][]image.Image{{answer}}, n),
 	} {
-		if err := demo.WritePNG(filepath.Join(*out, name), img); err != nil {
+		if err := demo.WritePNG(filepath.Join(mf.Out, name), img); err != nil {
 			return err
 		}
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(*out, "answer.png"), filepath.Join(*out, "overview.png"))
+	fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(mf.Out, "answer.png"), filepath.Join(mf.Out, "overview.png"))
 	return nil
 }

@@ -22,8 +22,6 @@ import (
 	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/sampling"
 	"github.com/lvm-go/lvm/sentence"
-	"github.com/lvm-go/lvm/tokenizer"
-	"github.com/lvm-go/lvm/transformer"
 )
 
 func main() {
@@ -35,29 +33,17 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("composite", flag.ContinueOnError)
-	modelDir := fs.String("model", "", "transformer checkpoint directory")
-	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer directory")
-	out := fs.String("out", ".", "output directory")
-	seed := fs.Uint64("seed", 0, "sampling seed")
+	var mf demo.ModelFlags
+	mf.Register(fs)
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" || *tokDir == "" {
-		return fmt.Errorf("need --model and --tokenizer")
-	}
-	tok, err := tokenizer.Load(*tokDir)
+	pipe, closeModel, err := mf.Load()
 	if err != nil {
 		return err
 	}
-	model, err := transformer.Load(*modelDir)
-	if err != nil {
-		return err
-	}
-	defer model.Close()
-	pipe, err := lvm.NewPipeline(tok, model)
-	if err != nil {
-		return err
-	}
+	defer closeModel()
+	tok := pipe.Tokenizer()
 
 	n := tok.Resolution()
 	bg := color.NRGBA{20, 30, 60, 255}
@@ -76,16 +62,16 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts := lvm.Options{Images: 2, Sampling: sampling.Default()} // f(x_q), then g(f(x_q))
-	opts.Sampling.Seed = *seed
+	opts.Sampling.Seed = mf.Seed
 	cands, err := pipe.Generate(ctx, prompt, opts)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(mf.Out, 0o755); err != nil {
 		return err
 	}
 	for i, img := range cands[0].Images {
-		if err := demo.WritePNG(filepath.Join(*out, fmt.Sprintf("step_%d.png", i)), img); err != nil {
+		if err := demo.WritePNG(filepath.Join(mf.Out, fmt.Sprintf("step_%d.png", i)), img); err != nil {
 			return err
 		}
 	}
@@ -94,9 +80,9 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		promptImgs = append(promptImgs, c...)
 	}
 	promptImgs = append(promptImgs, query...)
-	if err := demo.WritePNG(filepath.Join(*out, "overview.png"), demo.Overview(promptImgs, [][]image.Image{cands[0].Images}, n)); err != nil {
+	if err := demo.WritePNG(filepath.Join(mf.Out, "overview.png"), demo.Overview(promptImgs, [][]image.Image{cands[0].Images}, n)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote step_0.png, step_1.png and overview.png into %s\n", *out)
+	fmt.Fprintf(stdout, "wrote step_0.png, step_1.png and overview.png into %s\n", mf.Out)
 	return nil
 }

@@ -21,8 +21,6 @@ import (
 	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/sampling"
 	"github.com/lvm-go/lvm/sentence"
-	"github.com/lvm-go/lvm/tokenizer"
-	"github.com/lvm-go/lvm/transformer"
 )
 
 func main() {
@@ -34,31 +32,19 @@ func main() {
 
 func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("sequential", flag.ContinueOnError)
-	modelDir := fs.String("model", "", "transformer checkpoint directory")
-	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer directory")
-	out := fs.String("out", ".", "output directory")
+	var mf demo.ModelFlags
+	mf.Register(fs)
 	nFrames := fs.Int("frames", 4, "prompt frames")
 	nNext := fs.Int("next", 2, "frames to predict")
-	seed := fs.Uint64("seed", 0, "sampling seed")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *modelDir == "" || *tokDir == "" {
-		return fmt.Errorf("need --model and --tokenizer")
-	}
-	tok, err := tokenizer.Load(*tokDir)
+	pipe, closeModel, err := mf.Load()
 	if err != nil {
 		return err
 	}
-	model, err := transformer.Load(*modelDir)
-	if err != nil {
-		return err
-	}
-	defer model.Close()
-	pipe, err := lvm.NewPipeline(tok, model)
-	if err != nil {
-		return err
-	}
+	defer closeModel()
+	tok := pipe.Tokenizer()
 
 	// Frames 1..k: a disc moving right by a constant step.
 	n := tok.Resolution()
@@ -73,22 +59,22 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 		return err
 	}
 	opts := lvm.Options{Images: *nNext, Sampling: sampling.Default()}
-	opts.Sampling.Seed = *seed
+	opts.Sampling.Seed = mf.Seed
 	cands, err := pipe.Generate(ctx, prompt, opts)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(*out, 0o755); err != nil {
+	if err := os.MkdirAll(mf.Out, 0o755); err != nil {
 		return err
 	}
 	for i, img := range cands[0].Images {
-		if err := demo.WritePNG(filepath.Join(*out, fmt.Sprintf("next_%d.png", i)), img); err != nil {
+		if err := demo.WritePNG(filepath.Join(mf.Out, fmt.Sprintf("next_%d.png", i)), img); err != nil {
 			return err
 		}
 	}
-	if err := demo.WritePNG(filepath.Join(*out, "overview.png"), demo.Overview(frames, [][]image.Image{cands[0].Images}, n)); err != nil {
+	if err := demo.WritePNG(filepath.Join(mf.Out, "overview.png"), demo.Overview(frames, [][]image.Image{cands[0].Images}, n)); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "wrote %d predicted frames and overview.png into %s\n", len(cands[0].Images), *out)
+	fmt.Fprintf(stdout, "wrote %d predicted frames and overview.png into %s\n", len(cands[0].Images), mf.Out)
 	return nil
 }
