@@ -117,8 +117,8 @@ func TestArchitecturesMatchReference(t *testing.T) {
 				}
 			}
 
-			// newRandom makes the same model as New(randomParams).
-			tr, err := newRandom(c.cfg, seed)
+			// NewRandom makes the same model as New(randomParams).
+			tr, err := NewRandom(c.cfg, seed)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -127,7 +127,7 @@ func TestArchitecturesMatchReference(t *testing.T) {
 				t.Fatal(err)
 			}
 			if d := maxAbsDiff(lat2.Data().([]float32), got); d != 0 {
-				t.Errorf("newRandom and New(randomParams) differ by %.3g", d)
+				t.Errorf("NewRandom and New(randomParams) differ by %.3g", d)
 			}
 		})
 	}

@@ -11,7 +11,7 @@ import (
 // releasedRandom is the released configuration with random weights, built
 // once for all benchmarks (about 0.6 GB).
 var releasedRandom = sync.OnceValues(func() (*Tokenizer, error) {
-	return newRandom(ReleasedConfig(), 1)
+	return NewRandom(ReleasedConfig(), 1)
 })
 
 func benchTokenizer(b *testing.B) *Tokenizer {

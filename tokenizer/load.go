@@ -178,9 +178,9 @@ func isNormWeight(name string) bool {
 	return false
 }
 
-// newRandom builds a tokenizer for cfg with deterministic random weights
+// NewRandom builds a tokenizer for cfg with deterministic random weights
 // (for tests and benchmarks).
-func newRandom(cfg Config, seed uint64) (*Tokenizer, error) {
+func NewRandom(cfg Config, seed uint64) (*Tokenizer, error) {
 	if err := cfg.Validate(); err != nil {
 		return nil, err
 	}
@@ -192,7 +192,7 @@ func newRandom(cfg Config, seed uint64) (*Tokenizer, error) {
 	return newTokenizer(cfg, m), nil
 }
 
-// randomParams returns the deterministic random parameters of newRandom in
+// randomParams returns the deterministic random parameters of NewRandom in
 // PyTorch layout (for tests that need the raw tensors).
 func randomParams(cfg Config, seed uint64) map[string][]float32 {
 	src := &randSource{rng: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}

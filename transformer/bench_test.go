@@ -2,16 +2,13 @@ package transformer
 
 import (
 	"context"
-	"encoding/binary"
 	"math"
 	"sync"
 	"syscall"
 	"testing"
 	"time"
 
-	"github.com/lvm-go/lvm/internal/half"
 	"github.com/lvm-go/lvm/internal/kernels"
-	"github.com/lvm-go/lvm/internal/weights"
 )
 
 // The benchmarks run the 300M configuration of REFERENCE §3 with random
@@ -26,27 +23,6 @@ var bench struct {
 	once sync.Once
 	m    *Model
 	err  error
-}
-
-// fastRandomF16 fills a fp16 [rows, cols] tensor with values uniform in
-// ±scale, drawn from a pool of precomputed fp16 values (fast to build).
-func fastRandomF16(name string, shape []int, scale float64, r *rng) *weights.Tensor {
-	var pool [4096]uint16
-	for i := range pool {
-		pool[i] = half.F32ToF16(r.uniform(scale))
-	}
-	n := 1
-	for _, s := range shape {
-		n *= s
-	}
-	t := &weights.Tensor{Name: name, DType: weights.F16, Shape: shape, Data: make([]byte, 2*n), File: "memory"}
-	for i := 0; i < n; i += 4 {
-		x := r.next()
-		for j := 0; j < 4 && i+j < n; j++ {
-			binary.LittleEndian.PutUint16(t.Data[2*(i+j):], pool[(x>>(16*j))&4095])
-		}
-	}
-	return t
 }
 
 // cpuSeconds is the CPU time (user+system) this process has used. The
@@ -71,23 +47,7 @@ func report(b *testing.B, tokens int, wall time.Duration, cpu float64) {
 func benchModel(b *testing.B) *Model {
 	bench.once.Do(func() {
 		c, _ := Preset("300m")
-		r := rng(12345)
-		src := memSource{}
-		for name, shape := range tensorNames(c) {
-			if len(shape) == 1 {
-				src[name] = fastRandomF16(name, shape, 0.1, &r)
-				for i := 0; i < shape[0]; i++ { // norm weights ≈ 1
-					binary.LittleEndian.PutUint16(src[name].Data[2*i:], half.F32ToF16(1+r.uniform(0.1)))
-				}
-				continue
-			}
-			scale := math.Sqrt(3 / float64(shape[1]))
-			if name == "model.embed_tokens.weight" {
-				scale = 1
-			}
-			src[name] = fastRandomF16(name, shape, scale, &r)
-		}
-		bench.m, bench.err = NewModel(c, src)
+		bench.m, bench.err = NewRandom(c, F16, 12345)
 	})
 	if bench.err != nil {
 		b.Fatal(bench.err)

@@ -123,31 +123,7 @@ func encode(name string, dt weights.DType, shape []int, vals []float32) *weights
 
 // tensorNames lists every tensor name and shape of a LlamaForCausalLM with
 // config c.
-func tensorNames(c Config) map[string][]int {
-	c = c.withDefaults()
-	d, i, v := c.HiddenSize, c.IntermediateSize, c.VocabSize
-	q, kv := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
-	s := map[string][]int{
-		"model.embed_tokens.weight": {v, d},
-		"model.norm.weight":         {d},
-	}
-	if !c.TieWordEmbeddings {
-		s["lm_head.weight"] = []int{v, d}
-	}
-	for l := 0; l < c.NumLayers; l++ {
-		p := fmt.Sprintf("model.layers.%d.", l)
-		s[p+"input_layernorm.weight"] = []int{d}
-		s[p+"post_attention_layernorm.weight"] = []int{d}
-		s[p+"self_attn.q_proj.weight"] = []int{q, d}
-		s[p+"self_attn.k_proj.weight"] = []int{kv, d}
-		s[p+"self_attn.v_proj.weight"] = []int{kv, d}
-		s[p+"self_attn.o_proj.weight"] = []int{d, q}
-		s[p+"mlp.gate_proj.weight"] = []int{i, d}
-		s[p+"mlp.up_proj.weight"] = []int{i, d}
-		s[p+"mlp.down_proj.weight"] = []int{d, i}
-	}
-	return s
-}
+func tensorNames(c Config) map[string][]int { return ParamShapes(c) }
 
 // randomSource returns random weights of config c in dtype dt: matrices
 // uniform in ±scale/√fan_in·√3 (unit-variance outputs), norm weights near 1.
