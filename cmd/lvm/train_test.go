@@ -1,0 +1,59 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/lvm-go/lvm/sentence"
+	"github.com/lvm-go/lvm/transformer"
+)
+
+// TestTrainCommand trains a tiny model for a few steps on a periodic
+// stream, resumes it, and loads the result as an inference model.
+func TestTrainCommand(t *testing.T) {
+	dir := t.TempDir()
+	var sents [][]int
+	for s := 0; s < 20; s++ {
+		var toks []int
+		for i := 0; i < 16; i++ {
+			toks = append(toks, (s+i)%5)
+		}
+		sents = append(sents, toks)
+	}
+	data := filepath.Join(dir, "train.jsonl")
+	f, _ := os.Create(data)
+	if err := sentence.WriteJSONL(f, sents...); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	cfg := `{"model_type":"llama","vocab_size":8,"hidden_size":16,"intermediate_size":24,"num_hidden_layers":1,
+		"num_attention_heads":2,"max_position_embeddings":16}`
+	cfgPath := filepath.Join(dir, "tiny.json")
+	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	out := filepath.Join(dir, "ckpt")
+	args := []string{"train", "--data", data, "--config", cfgPath, "--out", out, "--steps", "20", "--rows", "2",
+		"--row-len", "8", "--lr", "1e-2", "--checkpoint-every", "10", "--threads", "1"}
+	stdout, stderr, code := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, stderr)
+	}
+	if !strings.Contains(stderr, "step 20/20") || !strings.Contains(stderr, "tok/s") || !strings.Contains(stdout, "final loss") {
+		t.Errorf("progress/stdout missing:\n%s\n%s", stderr, stdout)
+	}
+	args[8] = "30" // --steps 30, resumed from step 20
+	_, stderr, code = runCLI(t, append(args, "--resume")...)
+	if code != 0 || !strings.Contains(stderr, "resuming at step 20") || !strings.Contains(stderr, "step 30/30") {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	m, err := transformer.Load(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	_, stderr, code = runCLI(t, "train", "--data", data, "--out", out, "--steps", "1", "--config", "nosuch")
+	if code != 1 || !strings.Contains(stderr, "nosuch") {
+		t.Errorf("bad config: exit %d, %s", code, stderr)
+	}
+}
