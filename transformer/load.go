@@ -47,18 +47,24 @@ func Load(path string) (*Model, error) {
 }
 
 // matrix is a read-only [rows, cols] weight kept in its file dtype: exactly
-// one of f32 and u16 is set, and both alias the checkpoint's memory.
+// one of f32 and u16 is set, and both alias the checkpoint's memory; or,
+// once quantised (quant.go), q8 alone is set and dtype is the file's.
 type matrix struct {
 	name       string
 	rows, cols int
 	dtype      weights.DType
-	f32        []float32 // [rows×cols] when dtype is F32
-	u16        []uint16  // [rows×cols] binary16 or bfloat16 bits otherwise
+	f32        []float32         // [rows×cols] when dtype is F32
+	u16        []uint16          // [rows×cols] binary16 or bfloat16 bits otherwise
+	q8         *kernels.Q8Matrix // [rows, cols] 8-bit copy (LoadOptions.Quantize)
 }
 
 // mulT sets y[t×rows] = x[t×cols] · wᵀ, a linear layer without bias.
 func (w *matrix) mulT(y, x []float32, t int) {
 	y, x = y[:t*w.rows], x[:t*w.cols]
+	if w.q8 != nil {
+		kernels.MatMulNTQ8(y, x, w.q8, t)
+		return
+	}
 	switch w.dtype {
 	case weights.F16:
 		kernels.MatMulNTF16(y, x, w.u16, t, w.rows, w.cols)
@@ -72,6 +78,10 @@ func (w *matrix) mulT(y, x []float32, t int) {
 // row converts row r into dst[:cols] (an embedding lookup: one row at a
 // time, never the whole table).
 func (w *matrix) row(dst []float32, r int) {
+	if w.q8 != nil {
+		w.q8.Row(dst, r)
+		return
+	}
 	lo, hi := r*w.cols, (r+1)*w.cols
 	switch w.dtype {
 	case weights.F16:

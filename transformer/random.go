@@ -107,14 +107,18 @@ func RandomTensor(name string, shape []int, dt DType, seed uint64) ([]byte, erro
 
 // NewRandom builds a model of configuration c whose weights are
 // deterministic random values stored as dt, held in memory: for benchmarks
-// and tests of models whose checkpoints are not at hand.
+// and tests of models whose checkpoints are not at hand. Q8 quantises the
+// f16 weights of the same seed.
 func NewRandom(c Config, dt DType, seed uint64) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
+	if dt == Q8 {
+		return newRandomQ8(c, seed)
+	}
 	wdt := map[DType]weights.DType{F32: weights.F32, F16: weights.F16, BF16: weights.BF16}[dt]
 	if wdt == 0 {
-		return nil, fmt.Errorf("transformer: unknown dtype %q (want f32, f16 or bf16)", dt)
+		return nil, fmt.Errorf("transformer: unknown dtype %q (want f32, f16, bf16 or q8)", dt)
 	}
 	shapes := ParamShapes(c)
 	names := make([]string, 0, len(shapes))
