@@ -92,8 +92,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		return usageErr("need exactly one of --config and --model")
 	case *writeDir != "" && *modelDir != "":
 		return usageErr("--write-random takes --config, not --model")
-	case *modelDir != "" && dtypeSet:
-		return usageErr("--dtype does not apply to --model (the checkpoint's own dtype is used)")
+	case *modelDir != "" && dtypeSet && *dtypeArg != "q8":
+		return usageErr("with --model, --dtype may only be q8 (quantise at load); otherwise the checkpoint's own dtype is used")
 	case *prompt < 1 || *decode < 0 || *candidates < 1 || *repeat < 1 || *warmup < 0 || *shards < 1:
 		return usageErr("--prompt, --candidates, --repeat and --shards must be ≥ 1; --decode and --warmup ≥ 0")
 	}
@@ -104,7 +104,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 
 	if *modelDir != "" {
 		return benchTransformer(ctx, stdout, transformerBench{
-			model: *modelDir, prompt: *prompt, decode: *decode, candidates: *candidates,
+			model: *modelDir, dtype: transformer.DType(strings.ToLower(*dtypeArg)), prompt: *prompt, decode: *decode, candidates: *candidates,
 			repeat: *repeat, warmup: *warmup, seed: *seed, load: load,
 		})
 	}
@@ -237,7 +237,11 @@ func benchTransformer(ctx context.Context, stdout io.Writer, b transformerBench)
 	start := time.Now()
 	if b.model != "" {
 		var err error
-		if m, err = transformer.Load(b.model); err != nil {
+		var opts transformer.LoadOptions
+		if b.dtype == transformer.Q8 {
+			opts.Quantize = transformer.Q8
+		}
+		if m, err = transformer.LoadWith(b.model, opts); err != nil {
 			return err
 		}
 		defer m.Close()
@@ -250,6 +254,9 @@ func benchTransformer(ctx context.Context, stdout io.Writer, b transformerBench)
 			return err
 		}
 		res.DType, res.WeightBytes = dt, size
+		if opts.Quantize == transformer.Q8 {
+			res.DType, res.WeightBytes = "q8", m.WeightBytes()
+		}
 		fmt.Fprintf(stdout, "model %s: %v\n", b.model, b.cfg)
 		fmt.Fprintf(stdout, "opened in %.3f s (%s, %.2f GB of weights, memory-mapped)\n", res.OpenS, res.DType, float64(res.WeightBytes)/1e9)
 	} else {

@@ -179,7 +179,7 @@ func TestBenchErrors(t *testing.T) {
 		{[]string{"--config", cfg, "--candidates", "0"}, 2, "must be ≥ 1"},
 		{[]string{"--config", cfg, "--decode", "-1"}, 2, "≥ 0"},
 		{[]string{"--config", cfg, "extra"}, 2, "unexpected arguments"},
-		{[]string{"--model", llamaDir, "--dtype", "f32"}, 2, "does not apply"},
+		{[]string{"--model", llamaDir, "--dtype", "f32"}, 2, "may only be q8"},
 		{[]string{"--config", "vqgan", "--dtype", "f32"}, 2, "does not apply"},
 		{[]string{"--config", cfg, "--dtype", "f8", "--prompt", "4", "--decode", "1"}, 1, "dtype"},
 		{[]string{"--write-random", t.TempDir(), "--config", "vqgan"}, 2, "VQGAN"},
