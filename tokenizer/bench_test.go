@@ -4,6 +4,7 @@ import (
 	"image"
 	"image/color"
 	"math/rand/v2"
+	"strconv"
 	"sync"
 	"testing"
 )
@@ -72,7 +73,8 @@ func BenchmarkDecode256(b *testing.B) {
 }
 
 // BenchmarkConv3x3 runs one stride-1 3×3 convolution of the first encoder
-// level's shape (128 → 128 channels) at 128×128, by each method.
+// level's shape (128 → 128 channels) at 128×128, by each method (F(4,3)
+// only where the AVX-512 kernels are).
 func BenchmarkConv3x3(b *testing.B) {
 	const C, S = 128, 128
 	rng := rand.New(rand.NewPCG(3, 3))
@@ -80,10 +82,16 @@ func BenchmarkConv3x3(b *testing.B) {
 	x := act{h: S, w: S, c: C, d: randF32(rng, S*S*C, -1, 1)}
 	for _, m := range []struct {
 		name string
-		noW  bool
-	}{{"winograd", false}, {"im2col", true}} {
+		b    builder
+	}{
+		{"F(4,3)", builder{size: S}},
+		{"F(2,3)", builder{noW4: true}},
+		{"im2col", builder{noWinograd: true}},
+		{"im2col-MatMulNT", builder{noWinograd: true, noPacked: true}},
+	} {
 		b.Run(m.name, func(b *testing.B) {
-			cv := (&builder{src: &mapSource{params: p}, noWinograd: m.noW}).conv("c", C, C, 3, geomSame)
+			m.b.src = &mapSource{params: p}
+			cv := m.b.conv("c", C, C, 3, geomSame)
 			ws := &workspace{}
 			cpu0 := processCPUSeconds()
 			for b.Loop() {
@@ -107,4 +115,30 @@ func BenchmarkGroupNormSiLU(b *testing.B) {
 		n.forward(y, x, true)
 	}
 	b.ReportMetric((processCPUSeconds()-cpu0)/float64(b.N)/float64(len(x))*1e9, "cpu-ns/elem")
+}
+
+// BenchmarkPackedGemm runs the packed product kernel alone on one thread:
+// 192 rows (32 register tiles) against four panels (256 output channels),
+// for the k of the F(4,3) layers (Cin = 128, 256, 512).
+func BenchmarkPackedGemm(b *testing.B) {
+	if !haveAVX512 {
+		b.Skip("no AVX-512 kernels on this machine")
+	}
+	for _, k := range []int{128, 256, 512} {
+		b.Run("k="+strconv.Itoa(k), func(b *testing.B) {
+			const mt, np = 32, 4
+			rng := rand.New(rand.NewPCG(5, 5))
+			a := randF32(rng, w4Rows*mt*k, -1, 1)
+			u := randF32(rng, np*k*w4Panel, -1, 1)
+			c := make([]float32, w4Rows*mt*np*w4Panel)
+			cpu0 := processCPUSeconds()
+			for b.Loop() {
+				for q := 0; q < np; q++ {
+					w4gemmAsm(c[q*w4Panel:], np*w4Panel, a, k, u[q*k*w4Panel:], k, mt, nil)
+				}
+			}
+			flops := float64(2*w4Rows*mt*k*np*w4Panel) * float64(b.N)
+			b.ReportMetric(flops/(processCPUSeconds()-cpu0)/1e9, "GFLOP/cpu-s")
+		})
+	}
 }

@@ -12,18 +12,32 @@ import (
 // from and to the public CHW layout happens once at the edges.
 
 // conv is a 2-D convolution with a bias b [Cout]. Its weight is held in
-// exactly one of two layouts, chosen once at load time:
+// exactly one of three layouts, chosen once at load time:
 //
 //   - w, [Cout, kh, kw, Cin] (PyTorch's [Cout, Cin, kh, kw] permuted), so that
 //     a row of w lines up with a channels-last im2col patch; 1×1 convolutions
 //     and strided or thin 3×3 ones use it.
 //   - u, [16, Cout, Cin]: the Winograd F(2×2, 3×3) transform G·g·Gᵀ of every
-//     3×3 kernel g (see winograd.go), for stride-1 3×3 convolutions.
+//     3×3 kernel g (see winograd.go), for stride-1 3×3 convolutions; where
+//     the AVX-512 kernels run (upk), each U_ξ is in panels of 64 output
+//     channels instead, [16, ⌈Cout/64⌉, Cin, 64].
+//   - u4, [36, ⌈Cout/64⌉, Cin, 64]: the F(4×4, 3×3) transform of every 3×3
+//     kernel in panels of 64 output channels (see wino4.go), for the
+//     stride-1 3×3 convolutions useWinograd4 accepts.
+//
+// and, where the AVX-512 kernels run, w is replaced by wp, [Cout/64, kh·kw·Cin,
+// 64]: w in panels of 64 output channels for the packed product kernel
+// (Cout a multiple of 64; see usePacked).
 type conv struct {
 	cout, cin, k int
 	w            []float32
+	wp           []float32
 	u            []float32
+	u4           []float32
 	b            []float32
+	// rgb selects the three-output kernel for w (see rgbconv.go); upk
+	// says that u is packed for the packed product kernel.
+	rgb, upk bool
 }
 
 // norm is an affine GroupNorm (32 groups, eps 1e-6) over c channels.
@@ -103,9 +117,14 @@ type paramSource interface {
 // parameter and laying each out for the forward code.
 type builder struct {
 	src paramSource
-	// noWinograd keeps every 3×3 weight in the im2col layout (tests use it
-	// to compare the two convolution methods).
-	noWinograd bool
+	// noWinograd keeps every 3×3 weight in the im2col layout, noW4 rules
+	// out F(4,3) and noPacked the packed im2col layout (tests use them to
+	// compare the convolution methods).
+	noWinograd, noW4, noPacked bool
+	// size is the side of the image the layers being built act on at the
+	// configured resolution (0 when unknown): F(4,3) is chosen only for
+	// layers at least w4MinSize wide.
+	size int
 }
 
 // conv reads a k×k convolution that will run with geometry g and lays its
@@ -116,8 +135,16 @@ func (b *builder) conv(name string, cout, cin, k int, g convGeom) conv {
 	c.b = b.src.fetch(name+".bias", []int{cout})
 	switch {
 	case w == nil:
+	case k == 3 && g != geomDown && useWinograd4(cin, cout) && b.size >= w4MinSize && !b.noWinograd && !b.noW4:
+		c.u4 = w4Weights(w, cout, cin)
 	case k == 3 && g != geomDown && useWinograd(cin, cout) && !b.noWinograd:
-		c.u = winogradWeights(w, cout, cin)
+		c.upk = w4Enabled && !b.noPacked
+		c.u = winogradWeights(w, cout, cin, c.upk)
+	case k == 3 && g == geomSame && useRGBConv(cin, cout) && !b.noPacked:
+		c.w = permuteConvWeight(w, cout, cin, k)
+		c.rgb = true
+	case usePacked(cout) && !b.noPacked:
+		c.wp = packPanels(permuteConvWeight(w, cout, cin, k), cout, k*k*cin)
 	default:
 		c.w = permuteConvWeight(w, cout, cin, k)
 	}
@@ -188,12 +215,18 @@ func (b *builder) mid(name string, c int, withAttn bool) midBlock {
 // build constructs the model from src. The walk order is the state_dict
 // order of open-muse's VQGANModel.
 func build(cfg Config, src paramSource) (*model, error) {
-	b := &builder{src: src}
+	return (&builder{src: src}).build(cfg)
+}
+
+// build is build with the builder's choice of convolution layouts.
+func (b *builder) build(cfg Config) (*model, error) {
+	src := b.src
 	m := &model{}
 	L := cfg.Levels()
 
 	// Encoder.
 	e := &m.enc
+	b.size = cfg.Resolution
 	e.convIn = b.conv("encoder.conv_in", cfg.HiddenChannels, cfg.NumChannels, 3, geomSame)
 	res := cfg.Resolution
 	e.levels = make([]level, L)
@@ -205,6 +238,7 @@ func build(cfg Config, src paramSource) (*model, error) {
 		}
 		out := cfg.levelChannels(i)
 		lv := &e.levels[i]
+		b.size = res
 		for j := 0; j < cfg.NumResBlocks; j++ {
 			lv.blocks = append(lv.blocks, b.resBlock(p+".block."+strconv.Itoa(j), in, out))
 			in = out
@@ -225,6 +259,7 @@ func build(cfg Config, src paramSource) (*model, error) {
 		}
 	}
 	top := cfg.levelChannels(L - 1)
+	b.size = res
 	e.mid = b.mid("encoder.mid", top, !cfg.NoAttnMidBlock)
 	e.normOut = b.norm("encoder.norm_out", top)
 	e.convOut = b.conv("encoder.conv_out", cfg.ZChannels, top, 3, geomSame)
@@ -242,6 +277,7 @@ func build(cfg Config, src paramSource) (*model, error) {
 		}
 		out := cfg.levelChannels(i)
 		lv := &d.levels[i]
+		b.size = cfg.Resolution >> i
 		for j := 0; j < cfg.NumResBlocks+1; j++ {
 			lv.blocks = append(lv.blocks, b.resBlock(p+".block."+strconv.Itoa(j), in, out))
 			in = out
@@ -255,11 +291,13 @@ func build(cfg Config, src paramSource) (*model, error) {
 		if i != 0 {
 			lv.resample = true
 			if cfg.ResampleWithConv {
+				b.size = cfg.Resolution >> (i - 1)
 				c := b.conv(p+".upsample.conv", out, out, 3, geomUp)
 				lv.rconv = &c
 			}
 		}
 	}
+	b.size = cfg.Resolution
 	d.normOut = b.norm("decoder.norm_out", cfg.levelChannels(0))
 	d.convOut = b.conv("decoder.conv_out", cfg.NumChannels, cfg.levelChannels(0), 3, geomSame)
 

@@ -84,17 +84,22 @@ func (cv *conv) forward(ws *workspace, in act, g convGeom, res []float32) act {
 		rows := max(1, bandBudget/(cv.cout+cv.cin))
 		for p0 := 0; p0 < P; p0 += rows {
 			p1 := min(P, p0+rows)
-			gemmNT(out.d[p0*cv.cout:p1*cv.cout], in.d[p0*cv.cin:p1*cv.cin], cv.w, p1-p0, cv.cout, cv.cin)
-			epilogue(out.d[p0*cv.cout:p1*cv.cout], cv.b, sub(res, p0*cv.cout, p1*cv.cout))
+			cv.product(out.d[p0*cv.cout:p1*cv.cout], in.d[p0*cv.cin:p1*cv.cin], p1-p0, cv.cin, sub(res, p0*cv.cout, p1*cv.cout))
 		}
 		return out
 	}
-	if cv.u != nil {
+	if cv.u4 != nil || cv.u != nil {
 		up := 1
 		if g == geomUp {
 			up = 2
 		}
+		if cv.u4 != nil {
+			return cv.winograd4(ws, in, up, res)
+		}
 		return cv.winograd(ws, in, up, res)
+	}
+	if cv.rgb && g == geomSame && res == nil {
+		return cv.rgbConv(ws, in)
 	}
 	var up, stride, pad, ho, wo int
 	switch g {
@@ -115,11 +120,29 @@ func (cv *conv) forward(ws *workspace, in act, g convGeom, res []float32) act {
 		im2col(patches, in, cv.k, stride, pad, up, y0, y1, wo)
 		n := (y1 - y0) * wo
 		o := out.d[y0*wo*cv.cout : y1*wo*cv.cout]
-		gemmNT(o, patches, cv.w, n, cv.cout, K)
-		epilogue(o, cv.b, sub(res, y0*wo*cv.cout, y1*wo*cv.cout))
+		cv.product(o, patches, n, K, sub(res, y0*wo*cv.cout, y1*wo*cv.cout))
 	}
 	ws.put(patches)
 	return out
+}
+
+// product sets o[n×Cout] = a[n×K]·Wᵀ + bias (+ res when not nil) for the
+// weight W [Cout, K] of an im2col-layout convolution (K = k·k·Cin), held
+// as w or packed as wp (which adds the bias in the product).
+func (cv *conv) product(o, a []float32, n, K int, res []float32) {
+	if cv.wp != nil {
+		gemmPacked(o, cv.cout, a, K, cv.wp, K, cv.cout/w4Panel, n, cv.b)
+		if res != nil {
+			kernels.ParallelFor(len(o), func(lo, hi int) {
+				for i, r := range res[lo:hi] {
+					o[lo+i] += r
+				}
+			})
+		}
+		return
+	}
+	gemmNT(o, a, cv.w, n, cv.cout, K)
+	epilogue(o, cv.b, res)
 }
 
 func sub(s []float32, lo, hi int) []float32 {
@@ -233,7 +256,9 @@ func (n *norm) forward(dst, src []float32, silu bool) {
 	cg := C / G
 	P := len(src) / C
 	T := max(1, min(kernels.Threads(), P))
-	partial := make([]float64, T*G)
+	// Statistics are accumulated per channel (each goroutine its own row of
+	// partial), then summed over the channels of each group.
+	partial := make([]float64, T*C)
 	chunk := func(fn func(t, lo, hi int)) {
 		var wg sync.WaitGroup
 		for t := 0; t < T; t++ {
@@ -245,47 +270,30 @@ func (n *norm) forward(dst, src []float32, silu bool) {
 		}
 		wg.Wait()
 	}
-	// Pass 1: group sums.
-	chunk(func(t, lo, hi int) {
-		acc := partial[t*G : (t+1)*G]
-		for p := lo; p < hi; p++ {
-			row := src[p*C : (p+1)*C]
-			for g := range acc {
-				var s float64
-				for _, v := range row[g*cg : (g+1)*cg] {
-					s += float64(v)
-				}
-				acc[g] += s
+	groupSums := func(out []float64) {
+		for t := 0; t < T; t++ {
+			for c, v := range partial[t*C : (t+1)*C] {
+				out[c/cg] += v
 			}
 		}
-	})
+	}
+	// Pass 1: sums.
+	chunk(func(t, lo, hi int) { colSum(partial[t*C:(t+1)*C], src[lo*C:hi*C], hi-lo) })
 	cnt := float64(P * cg)
 	mean := make([]float64, G)
-	for t := 0; t < T; t++ {
-		for g := 0; g < G; g++ {
-			mean[g] += partial[t*G+g]
-		}
+	groupSums(mean)
+	meanC := make([]float64, C)
+	for c := range meanC {
+		meanC[c] = mean[c/cg] / cnt
 	}
 	for g := range mean {
 		mean[g] /= cnt
 	}
 	clear(partial)
 	// Pass 2: centred sums of squares.
-	chunk(func(t, lo, hi int) {
-		acc := partial[t*G : (t+1)*G]
-		for p := lo; p < hi; p++ {
-			row := src[p*C : (p+1)*C]
-			for g := range acc {
-				m := mean[g]
-				var s float64
-				for _, v := range row[g*cg : (g+1)*cg] {
-					d := float64(v) - m
-					s += d * d
-				}
-				acc[g] += s
-			}
-		}
-	})
+	chunk(func(t, lo, hi int) { colSqDev(partial[t*C:(t+1)*C], src[lo*C:hi*C], hi-lo, meanC) })
+	variance := make([]float64, G)
+	groupSums(variance)
 	// Per channel: y = ((x − meanHi) − meanLo)·scale + beta, with the
 	// float64 mean split into two float32 parts. Subtracting the mean first
 	// (rather than folding it into a shift) avoids cancellation when the
@@ -294,11 +302,7 @@ func (n *norm) forward(dst, src []float32, silu bool) {
 	meanHi := make([]float32, C)
 	meanLo := make([]float32, C)
 	for g := 0; g < G; g++ {
-		var v float64
-		for t := 0; t < T; t++ {
-			v += partial[t*G+g]
-		}
-		rstd := 1 / math.Sqrt(v/cnt+normEps)
+		rstd := 1 / math.Sqrt(variance[g]/cnt+normEps)
 		hi := float32(mean[g])
 		lo := float32(mean[g] - float64(hi))
 		for c := g * cg; c < (g+1)*cg; c++ {
@@ -309,12 +313,16 @@ func (n *norm) forward(dst, src []float32, silu bool) {
 	beta := n.beta[:C]
 	// Pass 3: normalise, then SiLU.
 	chunk(func(_, lo, hi int) {
+		if silu && w4Asm {
+			normSiLUAsm(dst[lo*C:hi*C], src[lo*C:hi*C], hi-lo, C, meanHi, meanLo, scale, beta)
+			return
+		}
 		for p := lo; p < hi; p++ {
 			s := src[p*C : (p+1)*C]
 			d := dst[p*C : (p+1)*C]
 			mh, ml, sc := meanHi[:len(s)], meanLo[:len(s)], scale[:len(s)]
 			if silu {
-				normSiLURow(d, s, mh, ml, sc, beta)
+				normSiLURowGo(d, s, mh, ml, sc, beta)
 			} else {
 				for c, v := range s {
 					d[c] = ((v-mh[c])-ml[c])*sc[c] + beta[c]
@@ -322,6 +330,38 @@ func (n *norm) forward(dst, src []float32, silu bool) {
 			}
 		}
 	})
+}
+
+// colSum adds to acc[c] the sum over the rows rows of src (channels-last,
+// len(acc) channels) of channel c, in float64.
+func colSum(acc []float64, src []float32, rows int) {
+	C := len(acc)
+	if w4Asm && C%8 == 0 && rows > 0 {
+		colSumAsm(acc, src, rows)
+		return
+	}
+	for p := 0; p < rows; p++ {
+		for c, v := range src[p*C : (p+1)*C] {
+			acc[c] += float64(v)
+		}
+	}
+}
+
+// colSqDev adds to acc[c] the sum over the rows of src of
+// (src[p][c] − mean[c])², in float64.
+func colSqDev(acc []float64, src []float32, rows int, mean []float64) {
+	C := len(acc)
+	if w4Asm && C%8 == 0 && rows > 0 {
+		colSqDevAsm(acc, src, rows, mean)
+		return
+	}
+	mean = mean[:C]
+	for p := 0; p < rows; p++ {
+		for c, v := range src[p*C : (p+1)*C] {
+			d := float64(v) - mean[c]
+			acc[c] += d * d
+		}
+	}
 }
 
 // exp32 is e^x in float32 with a relative error below 2·2⁻²⁴ over the
@@ -363,12 +403,23 @@ func exp32(x float32) float32 {
 }
 
 // normSiLURow sets d[c] = silu(((s[c] − mh[c]) − ml[c])·sc[c] + beta[c])
-// for c < len(s), silu(y) = y / (1 + e^(−y)). The exponential is exp32's,
+// for c < len(s), silu(y) = y / (1 + e^(−y)), with the AVX-512 kernel
+// where there is one and normSiLURowGo otherwise.
+func normSiLURow(d, s, mh, ml, sc, beta []float32) {
+	if w4Asm {
+		normSiLUAsm(d, s, 1, len(s), mh, ml, sc, beta)
+		return
+	}
+	normSiLURowGo(d, s, mh, ml, sc, beta)
+}
+
+// normSiLURowGo is the reference of normSiLURow (and the kernel where
+// there is no assembly). The exponential is exp32's,
 // written out so that the loop body has no call. Outside y ∈ [−88, 87] the
 // result is y itself or 0 to float32 precision (|silu(y)| < 1e−36 below
 // −88), so the exponent stays in range and the scaling by 2ⁿ needs no
 // checks. NaN stays NaN.
-func normSiLURow(d, s, mh, ml, sc, beta []float32) {
+func normSiLURowGo(d, s, mh, ml, sc, beta []float32) {
 	const (
 		ln2Hi = 0.693359375
 		ln2Lo = -2.12194440e-4

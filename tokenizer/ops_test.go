@@ -56,6 +56,15 @@ func TestConvMatchesDirect(t *testing.T) {
 		{"3x3 down, 1 row out", 4, 4, 3, 2, 4, geomDown, false, false},
 		{"3x3 up (nearest ×2 folded)", 4, 3, 3, 3, 5, geomUp, false, false},
 		{"3x3 up, Winograd", 16, 24, 3, 3, 5, geomUp, true, true},
+		{"3x3 same, 4×4 tiles and two panels", 32, 80, 3, 13, 10, geomSame, true, true},
+		{"3x3 same, 16-channel multiples", 48, 64, 3, 9, 17, geomSame, false, true},
+		{"3x3 up, wide rows", 24, 16, 3, 5, 21, geomUp, true, true},
+		{"3x3 same, 3 in, 64 out (packed)", 3, 64, 3, 5, 7, geomSame, false, false},
+		{"3x3 same, 64 in, 3 out (RGB kernel)", 64, 3, 3, 6, 7, geomSame, false, false},
+		{"3x3 same, 32 in, 3 out, one column", 32, 3, 3, 4, 1, geomSame, false, false},
+		{"3x3 same, 32 in, 3 out, two columns", 32, 3, 3, 3, 2, geomSame, false, false},
+		{"3x3 down, 128 out (packed)", 16, 128, 3, 9, 6, geomDown, true, false},
+		{"1x1, 64 out (packed)", 20, 64, 1, 5, 5, geomSame, true, false},
 		{"1x1", 7, 9, 1, 4, 5, geomSame, false, false},
 		{"1x1 with residual", 5, 5, 1, 3, 3, geomSame, true, false},
 	}
@@ -70,8 +79,39 @@ func TestConvMatchesDirect(t *testing.T) {
 				"im2col":  (&builder{src: &mapSource{params: p}, noWinograd: true}).conv("c", c.cout, c.cin, c.k, c.geom),
 				"default": (&builder{src: &mapSource{params: p}}).conv("c", c.cout, c.cin, c.k, c.geom),
 			}
-			if (convs["default"].u != nil) != c.winograd {
-				t.Fatalf("Winograd used: %v, want %v", convs["default"].u != nil, c.winograd)
+			if (convs["default"].u != nil || convs["default"].u4 != nil) != c.winograd {
+				t.Fatalf("Winograd used: %v, want %v", convs["default"].u != nil || convs["default"].u4 != nil, c.winograd)
+			}
+			if c.cout%w4Panel == 0 && !c.winograd {
+				// The im2col layout on the packed kernel and on MatMulNT.
+				withW4(t, true, func() {
+					convs["packed"] = (&builder{src: &mapSource{params: p}}).conv("c", c.cout, c.cin, c.k, c.geom)
+				})
+				convs["MatMulNT"] = (&builder{src: &mapSource{params: p}, noPacked: true}).conv("c", c.cout, c.cin, c.k, c.geom)
+				if convs["packed"].wp == nil || convs["MatMulNT"].w == nil {
+					t.Fatal("packed or plain layout not chosen")
+				}
+			}
+			if c.cout == 3 && c.cin%32 == 0 && c.k == 3 {
+				withW4(t, true, func() {
+					convs["RGB kernel"] = (&builder{src: &mapSource{params: p}}).conv("c", c.cout, c.cin, c.k, c.geom)
+				})
+				if !convs["RGB kernel"].rgb {
+					t.Fatal("RGB kernel not chosen")
+				}
+			}
+			if c.winograd {
+				// F(2,3) and F(4,3) by name, whatever the default; F(4,3)
+				// with the assembly kernels (where present) and with their
+				// Go references.
+				convs["F(2,3)-MatMulNT"] = (&builder{src: &mapSource{params: p}, noW4: true, noPacked: true}).conv("c", c.cout, c.cin, c.k, c.geom)
+				withW4(t, true, func() {
+					convs["F(2,3)"] = (&builder{src: &mapSource{params: p}, noW4: true}).conv("c", c.cout, c.cin, c.k, c.geom)
+					convs["F(4,3)"] = (&builder{src: &mapSource{params: p}, size: 1 << 20}).conv("c", c.cout, c.cin, c.k, c.geom)
+				})
+				if !convs["F(2,3)"].upk || convs["F(2,3)-MatMulNT"].upk || convs["F(4,3)"].u4 == nil {
+					t.Fatal("F(2,3) (packed or not) or F(4,3) layout not chosen")
+				}
 			}
 			x := refFromF32(c.cin, c.h, c.w, randF32(rng, c.cin*c.h*c.w, -2, 2))
 			r := &refNet{p: p}
@@ -93,18 +133,32 @@ func TestConvMatchesDirect(t *testing.T) {
 				want = add(want, rt)
 			}
 			for method, cv := range convs {
-				for _, budget := range []int{1, 50, 1 << 22} {
-					var got act
-					withBandBudget(budget, func() {
-						got = cv.forward(&workspace{}, hwcAct(x), c.geom, res)
-					})
-					if got.h != want.h || got.w != want.w || got.c != want.c {
-						t.Fatalf("output %d×%d×%d, want %d×%d×%d", got.c, got.h, got.w, want.c, want.h, want.w)
-					}
-					d := maxAbsDiff(chwOf(got), want.f32())
-					t.Logf("%s, band budget %d: max |Δ| = %.3g (values up to %.3g)", method, budget, d, maxAbs(want.f32()))
-					if d > 2e-5 {
-						t.Errorf("%s, band budget %d: max abs error %.3g > 2e-5", method, budget, d)
+				kernelsUsed := []bool{false}
+				if (cv.u4 != nil || cv.wp != nil || cv.rgb || cv.upk) && haveAVX512 {
+					kernelsUsed = []bool{true, false}
+				}
+				for _, asm := range kernelsUsed {
+					for _, budget := range []int{1, 50, 1 << 22} {
+						var got act
+						withBandBudget(budget, func() {
+							withW4(t, asm, func() { got = cv.forward(&workspace{}, hwcAct(x), c.geom, res) })
+						})
+						if got.h != want.h || got.w != want.w || got.c != want.c {
+							t.Fatalf("output %d×%d×%d, want %d×%d×%d", got.c, got.h, got.w, want.c, want.h, want.w)
+						}
+						// The weights are uniform in ±1 (not ±1/√fan-in), so
+						// outputs reach tens: the bound scales with them.
+						// F(4,3) rounds about ten times more than direct
+						// convolution (see TestWinograd4Accuracy).
+						d, scale := maxAbsDiff(chwOf(got), want.f32()), maxAbs(want.f32())
+						tol := 2e-5 * math.Max(1, scale/10)
+						if cv.u4 != nil {
+							tol = math.Max(2e-5, 4e-6*scale)
+						}
+						t.Logf("%s (assembly %v), band budget %d: max |Δ| = %.3g (values up to %.3g)", method, asm, budget, d, scale)
+						if d > tol {
+							t.Errorf("%s (assembly %v), band budget %d: max abs error %.3g > %.3g", method, asm, budget, d, tol)
+						}
 					}
 				}
 			}

@@ -3,7 +3,9 @@ package tokenizer
 import "github.com/lvm-go/lvm/internal/kernels"
 
 // Stride-1 3×3 convolutions (all of the ResnetBlocks' and the upsampling
-// ones, ~95% of the VQGAN's arithmetic) run as Winograd F(2×2, 3×3): each
+// ones, ~95% of the VQGAN's arithmetic) that do not run as F(4×4, 3×3)
+// (wino4.go: the wide layers at small sizes, and all of them on CPUs
+// without AVX-512) run as Winograd F(2×2, 3×3): each
 // 2×2 block of outputs comes from a 4×4 input tile d as
 //
 //	Y = Aᵀ [ U ⊙ V ] A,   U = G g Gᵀ (per kernel, at load time),   V = Bᵀ d B
@@ -26,9 +28,15 @@ func useWinograd(cin, cout int) bool { return cin >= 16 && cout >= 16 }
 
 // winogradWeights transforms PyTorch weights [Cout, Cin, 3, 3] into
 // u[ξ][o][i] = (G g_{o,i} Gᵀ)[ξ], [16, Cout, Cin], computed in float64.
-func winogradWeights(w []float32, cout, cin int) []float32 {
-	u := make([]float32, 16*cout*cin)
+// When packed, each U_ξ is then laid out in panels of 64 output channels
+// for the packed product kernel (packPanels; Cout padded with zeros to a
+// multiple of 64), [16, ⌈Cout/64⌉, Cin, 64].
+func winogradWeights(w []float32, cout, cin int, packed bool) []float32 {
+	if packed {
+		return packedWinoWeights(w, cout, cin, 4)
+	}
 	G := [4][3]float64{{1, 0, 0}, {0.5, 0.5, 0.5}, {0.5, -0.5, 0.5}, {0, 0, 1}}
+	u := make([]float32, 16*cout*cin)
 	kernels.ParallelFor(cout, func(lo, hi int) {
 		winogradWeightRows(u, w, &G, lo, hi, cout, cin)
 	})
@@ -70,20 +78,36 @@ func (cv *conv) winograd(ws *workspace, in act, up int, res []float32) act {
 	cin, cout := cv.cin, cv.cout
 	out := newAct(ws, H, W, cout)
 	th, tw := (H+1)/2, (W+1)/2
-	rows := max(1, min(th, bandBudget/(16*max(cin, cout)*tw)))
-	V := ws.get(16 * (rows*tw*cin + slabPad))
-	M := ws.get(16 * (rows*tw*cout + slabPad))
+	// With packed weights the products run on the packed kernel: its
+	// output rows are padded to whole panels (ldm) and the tiles to whole
+	// register tiles.
+	ldm, rt := cout, 1
+	if cv.upk {
+		ldm, rt = w4ceil(cout, w4Panel)*w4Panel, w4Rows
+	}
+	rows := max(1, min(th, bandBudget/(16*max(cin, ldm)*tw)))
+	ntMax := w4round(rows*tw, rt)
+	V := ws.get(16 * (ntMax*cin + slabPad))
+	M := ws.get(16 * (ntMax*ldm + slabPad))
 	zeros := ws.get(cin)
 	clear(zeros)
 	for ty0 := 0; ty0 < th; ty0 += rows {
 		ty1 := min(th, ty0+rows)
 		nt := (ty1 - ty0) * tw
-		vs, ms := nt*cin+slabPad, nt*cout+slabPad
+		ntP := w4round(nt, rt)
+		vs, ms := ntP*cin+slabPad, ntP*ldm+slabPad
 		winoInput(V, vs, in, up, zeros, ty0, tw, nt)
-		for x := 0; x < 16; x++ {
-			gemmNT(M[x*ms:], V[x*vs:], cv.u[x*cout*cin:], nt, cout, cin)
+		if cv.upk {
+			for x := 0; x < 16; x++ {
+				clear(V[x*vs+nt*cin : x*vs+ntP*cin])
+			}
+			w4Products(M, ms, ldm, V, vs, cin, cin, cv.u, w4ceil(cout, w4Panel), ntP, 16)
+		} else {
+			for x := 0; x < 16; x++ {
+				gemmNT(M[x*ms:], V[x*vs:], cv.u[x*cout*cin:], nt, cout, cin)
+			}
 		}
-		winoOutput(out, M, ms, cv.b, res, ty0, tw, nt)
+		winoOutput(out, M, ms, ldm, cv.b, res, ty0, tw, nt)
 	}
 	ws.put(zeros)
 	ws.put(M)
@@ -148,10 +172,10 @@ func transformInput(dst, src *[16][]float32, n int) {
 	}
 }
 
-// winoOutput turns the products m[ξ·ms + t·Cout + o] of the nt tiles
+// winoOutput turns the products m[ξ·ms + t·ldm + o] of the nt tiles
 // starting at tile row ty0 into outputs Y = Aᵀ M A plus bias (plus res),
 // writing the ones inside out.
-func winoOutput(out act, m []float32, ms int, bias, res []float32, ty0, tw, nt int) {
+func winoOutput(out act, m []float32, ms, ldm int, bias, res []float32, ty0, tw, nt int) {
 	cout := out.c
 	kernels.ParallelFor(nt, func(lo, hi int) {
 		var src [16][]float32
@@ -160,7 +184,7 @@ func winoOutput(out act, m []float32, ms int, bias, res []float32, ty0, tw, nt i
 		for t := lo; t < hi; t++ {
 			ty, tx := ty0+t/tw, t%tw
 			for x := range src {
-				o := x*ms + t*cout
+				o := x*ms + t*ldm
 				src[x] = m[o : o+cout]
 			}
 			// Outputs (2ty+a, 2tx+b); those outside the image (odd sizes)
