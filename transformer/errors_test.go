@@ -170,8 +170,8 @@ func TestLoadErrors(t *testing.T) {
 }
 
 // TestDecodeAllocs checks that a decode step allocates nothing once the
-// state's buffers exist (on one thread; with more, kernels.ParallelFor's
-// own allocations are logged).
+// state's buffers exist, on one thread and on two (the pool's helper idle
+// between calls, as in a decode loop).
 func TestDecodeAllocs(t *testing.T) {
 	m := tinyModel(t)
 	ctx := context.Background()
@@ -195,8 +195,8 @@ func TestDecodeAllocs(t *testing.T) {
 			i++
 		})
 		t.Logf("%d threads: %.1f allocations per decode step", threads, allocs)
-		if threads == 1 && allocs != 0 && !raceEnabled {
-			t.Errorf("decode step allocates %.1f times on one thread", allocs)
+		if allocs != 0 && !raceEnabled {
+			t.Errorf("decode step allocates %.1f times on %d threads", allocs, threads)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 
 	"gorgonia.org/tensor"
 
+	"github.com/lvm-go/lvm/internal/kernels"
 	"github.com/lvm-go/lvm/internal/weights"
 )
 
@@ -308,34 +309,119 @@ func (m *Model) head(drv *State, lo, hi int) []float32 {
 //
 //	x = x + o_proj(attention(rope(q_proj(norm1(x))), rope(k_proj(…)), v_proj(…)))
 //	x = x + down_proj(silu(gate_proj(norm2(x))) · up_proj(norm2(x)))
+//
+// The projections that read the same input (q, k, v; gate, up) run as one
+// parallel section (kernels.MatMulNTBatch), and the elementwise steps of a
+// long chunk are split over the threads too.
 func (m *Model) layer(l int, drv *State, spans []span, t int) {
 	c := &m.cfg
 	lw := &m.w.layers[l]
 	b := &drv.buf
-	d, rows := c.HiddenSize, len(spans)*t
-	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	d, rows, in := c.HiddenSize, len(spans)*t, c.IntermediateSize
 
 	// Attention block.
-	rmsNorm(b.xb, b.x, lw.attnNorm, rows, d, c.RMSNormEps)
-	lw.wq.mulT(b.q, b.xb, rows) // [rows × H·hd]
-	lw.wk.mulT(b.k, b.xb, rows) // [rows × KV·hd]
-	lw.wv.mulT(b.v, b.xb, rows) // [rows × KV·hd]
-	for _, sp := range spans {
-		m.rope(b.q[sp.r0*qd:], t, c.NumHeads, sp.p0)
-		m.rope(b.k[sp.r0*kvd:], t, c.NumKVHeads, sp.p0)
-		sp.st.store(l, sp.p0, t, b.k[sp.r0*kvd:], b.v[sp.r0*kvd:])
-	}
+	m.norm(b.xb, b.x, lw.attnNorm, rows)
+	mulT3(&lw.wq, &lw.wk, &lw.wv, b.q, b.k, b.v, b.xb, rows) // [rows × H·hd], [rows × KV·hd] ×2
+	m.ropeStore(drv, spans, l, t)
 	m.attention(drv, spans, l, t) // b.att [rows × H·hd]
 	lw.wo.mulT(b.proj, b.att, rows)
 	addTo(b.x[:rows*d], b.proj[:rows*d])
 
 	// MLP block.
-	rmsNorm(b.xb, b.x, lw.mlpNorm, rows, d, c.RMSNormEps)
-	lw.wGate.mulT(b.gate, b.xb, rows) // [rows × I]
-	lw.wUp.mulT(b.up, b.xb, rows)     // [rows × I]
-	siluMul(b.gate[:rows*c.IntermediateSize], b.up[:rows*c.IntermediateSize])
+	m.norm(b.xb, b.x, lw.mlpNorm, rows)
+	mulT2(&lw.wGate, &lw.wUp, b.gate, b.up, b.xb, rows) // [rows × I] ×2
+	siluMul(b.gate[:rows*in], b.up[:rows*in])
 	lw.wDown.mulT(b.proj, b.gate, rows)
 	addTo(b.x[:rows*d], b.proj[:rows*d])
+}
+
+// product describes y[t×rows] = x·wᵀ for kernels.MatMulNTBatch; ok is
+// false for a matrix the batch cannot take (a quantised one), which must
+// go through mulT.
+func product(w *matrix, y, x []float32, t int) (p kernels.Product, ok bool) {
+	if w.q8 != nil {
+		return p, false
+	}
+	p = kernels.Product{C: y[:t*w.rows], A: x[:t*w.cols], M: t, N: w.rows, K: w.cols}
+	n := w.rows * w.cols
+	switch {
+	case w.dtype == weights.F16 && len(w.u16) == n:
+		p.F16 = w.u16
+	case w.dtype == weights.BF16 && len(w.u16) == n:
+		p.BF16 = w.u16
+	case w.dtype == weights.F32 && len(w.f32) == n:
+		p.B32 = w.f32
+	default:
+		return p, false
+	}
+	return p, true
+}
+
+// mulT3 sets ya = x·waᵀ, yb = x·wbᵀ and yc = x·wcᵀ (t rows), in one
+// parallel section when the matrices allow it.
+func mulT3(wa, wb, wc *matrix, ya, yb, yc, x []float32, t int) {
+	pa, oka := product(wa, ya, x, t)
+	pb, okb := product(wb, yb, x, t)
+	pc, okc := product(wc, yc, x, t)
+	if oka && okb && okc {
+		kernels.MatMulNTBatch(pa, pb, pc)
+		return
+	}
+	wa.mulT(ya, x, t)
+	wb.mulT(yb, x, t)
+	wc.mulT(yc, x, t)
+}
+
+// mulT2 is mulT3 for two matrices.
+func mulT2(wa, wb *matrix, ya, yb, x []float32, t int) {
+	pa, oka := product(wa, ya, x, t)
+	pb, okb := product(wb, yb, x, t)
+	if oka && okb {
+		kernels.MatMulNTBatch(pa, pb)
+		return
+	}
+	wa.mulT(ya, x, t)
+	wb.mulT(yb, x, t)
+}
+
+// norm is rmsNorm over rows rows of width D with weight w and the model's
+// epsilon, split across the kernel threads for a long chunk.
+func (m *Model) norm(dst, x, w []float32, rows int) {
+	d, eps := m.cfg.HiddenSize, m.cfg.RMSNormEps
+	if rows*d < parallelMin {
+		rmsNorm(dst, x, w, rows, d, eps)
+		return
+	}
+	kernels.ParallelFor(rows, func(lo, hi int) {
+		rmsNorm(dst[lo*d:hi*d], x[lo*d:hi*d], w, hi-lo, d, eps)
+	})
+}
+
+// ropeStore applies RoPE to the new queries and keys of every span (at
+// their positions) and stores the keys and values in the spans' caches,
+// split across the kernel threads for a long chunk.
+func (m *Model) ropeStore(drv *State, spans []span, l, t int) {
+	c := &m.cfg
+	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	if len(spans)*t*(qd+kvd) < parallelMin {
+		for _, sp := range spans {
+			m.ropeStoreRows(drv, sp, l, 0, t)
+		}
+		return
+	}
+	for _, sp := range spans {
+		kernels.ParallelFor(t, func(lo, hi int) { m.ropeStoreRows(drv, sp, l, lo, hi) })
+	}
+}
+
+// ropeStoreRows is ropeStore for rows i0…i1−1 of span sp.
+func (m *Model) ropeStoreRows(drv *State, sp span, l, i0, i1 int) {
+	c := &m.cfg
+	b := &drv.buf
+	qd, kvd := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim
+	m.rope(b.q[(sp.r0+i0)*qd:], i1-i0, c.NumHeads, sp.p0+i0)
+	m.rope(b.k[(sp.r0+i0)*kvd:], i1-i0, c.NumKVHeads, sp.p0+i0)
+	sp.st.store(l, sp.p0, i0, i1, b.k[sp.r0*kvd:], b.v[sp.r0*kvd:])
 }
 
 // rope rotates, in place, the n heads of each of the t rows of x
@@ -349,13 +435,7 @@ func (m *Model) rope(x []float32, t, n, p0 int) {
 		sn := m.sin[(p0+i)*half : (p0+i+1)*half]
 		row := x[i*n*hd : (i+1)*n*hd]
 		for h := 0; h < n; h++ {
-			x1 := row[h*hd : h*hd+half]
-			x2 := row[h*hd+half : h*hd+hd]
-			for j := range x1 {
-				a, b := x1[j], x2[j]
-				x1[j] = float32(a*cs[j]) - float32(b*sn[j])
-				x2[j] = float32(b*cs[j]) + float32(a*sn[j])
-			}
+			kernels.Rope(row[h*hd:h*hd+half], row[h*hd+half:h*hd+hd], cs, sn)
 		}
 	}
 }

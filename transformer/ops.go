@@ -13,17 +13,26 @@ const parallelMin = 1 << 15
 // rmsNorm sets dst[r,:] = w · x[r,:] / sqrt(mean(x[r,:]²) + eps) for rows
 // rows of width d (Hugging Face LlamaRMSNorm: the product with the
 // reciprocal root is rounded to float32 before the weight multiplies it).
-// The sum of squares is accumulated in float64. dst and x may not overlap
-// unless they are identical.
+// The sum of squares is accumulated in float64 (four partial sums). dst
+// and x may not overlap unless they are identical.
 func rmsNorm(dst, x, w []float32, rows, d int, eps float64) {
 	w = w[:d]
 	for r := 0; r < rows; r++ {
 		xr := x[r*d : (r+1)*d]
 		dr := dst[r*d : (r+1)*d]
-		var ss float64
-		for _, v := range xr {
-			ss += float64(v) * float64(v)
+		var s0, s1, s2, s3 float64
+		i := 0
+		for ; i+4 <= len(xr); i += 4 {
+			a, b, c, e := float64(xr[i]), float64(xr[i+1]), float64(xr[i+2]), float64(xr[i+3])
+			s0 += a * a
+			s1 += b * b
+			s2 += c * c
+			s3 += e * e
 		}
+		for ; i < len(xr); i++ {
+			s0 += float64(xr[i]) * float64(xr[i])
+		}
+		ss := (s0 + s1) + (s2 + s3)
 		inv := float32(1 / math.Sqrt(ss/float64(d)+eps))
 		for i, v := range xr {
 			dr[i] = w[i] * float32(v*inv)
@@ -40,21 +49,15 @@ func addTo(x, y []float32) {
 }
 
 // siluMul sets g[i] = silu(g[i]) · u[i], silu(z) = z / (1 + e^−z), the
-// SwiGLU gate, split across the kernel threads when large.
+// SwiGLU gate (kernels.SiLUMul), split across the kernel threads when
+// large.
 func siluMul(g, u []float32) {
 	u = u[:len(g)]
 	if len(g) < parallelMin {
-		siluMulRange(g, u)
+		kernels.SiLUMul(g, u)
 		return
 	}
-	kernels.ParallelFor(len(g), func(lo, hi int) { siluMulRange(g[lo:hi], u[lo:hi]) })
-}
-
-func siluMulRange(g, u []float32) {
-	u = u[:len(g)]
-	for i, z := range g {
-		g[i] = float32(z/(1+expf(-z))) * u[i]
-	}
+	kernels.ParallelFor(len(g), func(lo, hi int) { kernels.SiLUMul(g[lo:hi], u[lo:hi]) })
 }
 
 // softmaxScaled sets x[i] = softmax(scale·x)[i] in place: the scaled scores
@@ -84,27 +87,6 @@ func softmaxScaled(x []float32, scale float32) {
 	}
 }
 
-// expf returns e^x rounded to float32, within 1 ulp of the exact value
-// (results below the smallest normal float32 flush to zero). It reduces
-// x = k·ln2 + r, |r| ≤ ln2/2, in float64 and evaluates the degree-7 Taylor
-// polynomial of e^r (truncation error < 1e-8, a sixth of a float32 ulp).
-func expf(x float32) float32 {
-	switch {
-	case x != x:
-		return x
-	case x < -87.3:
-		return 0
-	case x > 88.72:
-		return float32(math.Inf(1))
-	}
-	const (
-		log2e = 1.44269504088896338700
-		ln2   = 0.693147180559945309417
-		round = 0x1.8p52 // adding and subtracting it rounds to an integer
-	)
-	xd := float64(x)
-	k := float64(xd*log2e+round) - round
-	r := xd - k*ln2
-	p := 1 + r*(1+r*(1.0/2+r*(1.0/6+r*(1.0/24+r*(1.0/120+r*(1.0/720+r*(1.0/5040)))))))
-	return float32(p * math.Float64frombits(uint64(int64(k)+1023)<<52))
-}
+// expf returns e^x rounded to float32, within 1 ulp (kernels.Expf, the
+// exponential of every vector kernel).
+func expf(x float32) float32 { return kernels.Expf(x) }

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"math"
 	"sort"
+	"unsafe"
 
 	"github.com/lvm-go/lvm/internal/half"
 	"github.com/lvm-go/lvm/internal/weights"
@@ -53,18 +54,39 @@ func ParamShapes(c Config) map[string][]int {
 // outputs; the embedding ±1), a norm weight uniform in 1±0.1. Values are
 // drawn from a pool of 4096 so that multi-gigabyte models build fast.
 func RandomTensor(name string, shape []int, dt DType, seed uint64) ([]byte, error) {
-	size := 1
+	size, esize, err := tensorSize(shape, dt)
+	if err != nil {
+		return nil, err
+	}
+	data := make([]byte, size*esize)
+	randomTensorInto(data, name, shape, dt, seed)
+	return data, nil
+}
+
+// tensorSize returns the number of elements of shape and the bytes per
+// element of dt.
+func tensorSize(shape []int, dt DType) (size, esize int, err error) {
+	size = 1
 	for _, s := range shape {
 		size *= s
 	}
-	var esize int
 	switch dt {
 	case F32:
 		esize = 4
 	case F16, BF16:
 		esize = 2
 	default:
-		return nil, fmt.Errorf("transformer: unknown dtype %q", dt)
+		return 0, 0, fmt.Errorf("transformer: unknown dtype %q", dt)
+	}
+	return size, esize, nil
+}
+
+// randomTensorInto writes RandomTensor's values into data (exactly its
+// size).
+func randomTensorInto(data []byte, name string, shape []int, dt DType, seed uint64) {
+	size := len(data) / 2
+	if dt == F32 {
+		size = len(data) / 4
 	}
 	scale, offset := 0.1, 1.0
 	if len(shape) == 2 {
@@ -87,7 +109,6 @@ func RandomTensor(name string, shape []int, dt DType, seed uint64) ([]byte, erro
 	for i := range pool {
 		pool[i] = float32(offset + (float64(next()>>11)/(1<<53)*2-1)*scale)
 	}
-	data := make([]byte, size*esize)
 	for i := 0; i < size; i += 4 {
 		x := next()
 		for j := 0; j < 4 && i+j < size; j++ {
@@ -102,7 +123,6 @@ func RandomTensor(name string, shape []int, dt DType, seed uint64) ([]byte, erro
 			}
 		}
 	}
-	return data, nil
 }
 
 // NewRandom builds a model of configuration c whose weights are
@@ -126,16 +146,32 @@ func NewRandom(c Config, dt DType, seed uint64) (*Model, error) {
 		names = append(names, n)
 	}
 	sort.Strings(names)
-	src := memorySource{}
+	// All the tensors live in one allocation, advised as huge pages before
+	// it is written (see adviseHugePages): a decode step streams it once.
+	total := 0
 	for _, n := range names {
-		data, err := RandomTensor(n, shapes[n], dt, seed)
+		size, esize, err := tensorSize(shapes[n], dt)
 		if err != nil {
 			return nil, err
 		}
+		total += (size*esize + 63) &^ 63
+	}
+	slab := make([]byte, total+hugePageAlign)
+	adviseHugePages(slab)
+	off := int(-uintptr(unsafe.Pointer(&slab[0])) & (hugePageAlign - 1))
+	src := memorySource{}
+	for _, n := range names {
+		size, esize, _ := tensorSize(shapes[n], dt)
+		data := slab[off : off+size*esize : off+size*esize]
+		off += (size*esize + 63) &^ 63
+		randomTensorInto(data, n, shapes[n], dt, seed)
 		src[n] = &weights.Tensor{Name: n, DType: wdt, Shape: shapes[n], Data: data, File: "memory"}
 	}
 	return NewModel(c, src)
 }
+
+// hugePageAlign is the alignment of NewRandom's weights (a huge page).
+const hugePageAlign = 2 << 20
 
 // memorySource is an in-memory TensorSource.
 type memorySource map[string]*weights.Tensor

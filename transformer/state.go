@@ -2,6 +2,8 @@ package transformer
 
 import (
 	"gorgonia.org/tensor"
+
+	"github.com/lvm-go/lvm/internal/kernels"
 )
 
 // State is one sequence's evaluation state: its key-value cache, the
@@ -16,20 +18,27 @@ type State struct {
 	n        int // tokens held: positions 0..n−1
 
 	// Cache [L][KV][capacity][hd]: keys (after RoPE) and values, head-major
-	// so that one head's keys are a contiguous [S × hd] matrix. Positions
-	// ≥ n are garbage.
-	k, v []float32
+	// so that one head's keys are a contiguous [S × hd] matrix. Exactly one
+	// pair is allocated: k, v for CacheF32, kh, vh (binary16 bits) for
+	// CacheF16. Positions 0…pre.n−1 are read from the shared prefix pre
+	// (when not nil) instead; positions ≥ n are garbage.
+	cache  CacheType
+	k, v   []float32
+	kh, vh []uint16
+	pre    *prefix
 
 	logits    []float32 // [V] logits of the last token, valid when hasLogits
 	hasLogits bool
 	one       [1]int // Decode's token, so that it does not allocate
 
-	buf     scratch
-	head    []float32        // [rows × V] logits of the rows being emitted
-	workers []attnScratch    // one per attention worker
-	spans   []span           // the spans of the pass in progress
-	job     attnJob          // the attention call in progress
-	runJob  func(lo, hi int) // st.attentionWorkers, bound once
+	buf      scratch
+	head     []float32        // [rows × V] logits of the rows being emitted
+	workers  []attnScratch    // one per attention worker
+	spans    []span           // the spans of the pass in progress
+	grp      []int            // span indices of a decode step, group by group (attention)
+	grpStart []int            // start of each group in grp, and its end
+	job      attnJob          // the attention call in progress
+	runJob   func(lo, hi int) // st.attentionWorkers, bound once
 }
 
 // scratch holds the activations of one pass: a prefill chunk (at most
@@ -47,14 +56,48 @@ type scratch struct {
 	up   []float32 // [T × I] up_proj output
 }
 
+// prefix is an immutable copy of the first n positions of a cache, made by
+// Clone and shared by the state and all its clones: K candidates of one
+// prompt keep one copy of the prompt's keys and values, and DecodeBatch
+// reads it once per step for all of them. It is never written after it is
+// made, so states sharing it stay independent.
+type prefix struct {
+	n      int
+	k, v   []float32 // [L][KV][n][hd] (CacheF32)
+	kh, vh []uint16  // [L][KV][n][hd] (CacheF16)
+}
+
 // attnScratch is one attention worker's buffers, sized for blocks of
 // attnBlock queries against up to s keys.
 type attnScratch struct {
-	s  int       // keys the buffers hold
-	sc []float32 // [attnBlock × s] scores, then probabilities
-	vt []float32 // [hd × s] values of one head, transposed
-	q  []float32 // [attnBlock × hd] queries of one head
-	o  []float32 // [attnBlock × hd] outputs of one head
+	s      int       // keys the buffers hold
+	sc     []float32 // [s × attnBlock] scores, then probabilities (transposed: key-major); [s] when decoding
+	qt     []float32 // [hd × attnBlock] queries of one head, transposed
+	kf, vf []float32 // [s × hd] one head's keys and values widened from a CacheF16 cache
+	qg, o  []float32 // [K × hd] a decode group's queries of one head, and their outputs
+	tmp    []float32 // [K × s] a decode group's scores against the shared prefix
+}
+
+// CacheType is the element type of a state's key-value cache.
+type CacheType int
+
+const (
+	// CacheF32 keeps keys and values in float32: exact, the default.
+	CacheF32 CacheType = iota
+	// CacheF16 rounds keys and values to binary16 when they are stored:
+	// half the memory (2 GiB instead of 4 for a full 7B state) and half
+	// the cache traffic of decoding at long context, for a change of the
+	// logits of the order of the rounding (2⁻¹¹ relative) of keys and
+	// values. Arithmetic stays float32.
+	CacheF16
+)
+
+// String returns "f32" or "f16".
+func (c CacheType) String() string {
+	if c == CacheF16 {
+		return "f16"
+	}
+	return "f32"
 }
 
 // NewState returns an empty state whose cache can hold MaxPositions tokens.
@@ -65,18 +108,30 @@ func (m *Model) NewState() *State { return m.NewStateCap(m.cfg.MaxPositions) }
 
 // NewStateCap returns an empty state whose cache holds at most capacity
 // tokens, clamped to [1, MaxPositions].
-func (m *Model) NewStateCap(capacity int) *State {
+func (m *Model) NewStateCap(capacity int) *State { return m.NewStateCache(capacity, CacheF32) }
+
+// NewStateCache is NewStateCap with a cache of element type ct (CacheF32
+// or CacheF16; any other value means CacheF32).
+func (m *Model) NewStateCache(capacity int, ct CacheType) *State {
 	c := &m.cfg
 	capacity = min(max(capacity, 1), c.MaxPositions)
 	n := c.NumLayers * c.NumKVHeads * capacity * c.HeadDim
-	return &State{
+	st := &State{
 		m:        m,
 		capacity: capacity,
-		k:        make([]float32, n),
-		v:        make([]float32, n),
 		logits:   make([]float32, c.VocabSize),
 	}
+	if ct == CacheF16 {
+		st.cache = CacheF16
+		st.kh, st.vh = make([]uint16, n), make([]uint16, n)
+	} else {
+		st.k, st.v = make([]float32, n), make([]float32, n)
+	}
+	return st
 }
+
+// Cache reports the element type of the state's key-value cache.
+func (st *State) Cache() CacheType { return st.cache }
 
 // Len is the number of tokens in the cache (the position of the next one).
 func (st *State) Len() int { return st.n }
@@ -87,29 +142,71 @@ func (st *State) Cap() int { return st.capacity }
 // Model returns the model the state belongs to.
 func (st *State) Model() *Model { return st.m }
 
-// Reset empties the state (Len 0, no logits), keeping its buffers.
+// Reset empties the state (Len 0, no logits), keeping its buffers (a
+// shared prefix is left to the clones still using it).
 func (st *State) Reset() {
 	st.n = 0
+	st.pre = nil
 	st.hasLogits = false
 }
 
 // Clone returns an independent copy of the state: same tokens, cache and
-// logits; later calls on either do not affect the other. Only the used part
-// of the cache is copied; scratch buffers are not shared.
+// logits; later calls on either do not affect the other. The tokens
+// cached so far become a prefix shared, read-only, by the state and its
+// clones (copied once, by the first Clone after new tokens): cloning K
+// candidates from one prompt costs one copy of the prompt's cache, not K,
+// and DecodeBatch over them reads it once per step. Scratch buffers are
+// not shared.
 func (st *State) Clone() *State {
-	m := st.m
-	c := &m.cfg
-	cl := m.NewStateCap(st.capacity)
-	cl.n = st.n
+	st.freeze()
+	cl := st.m.NewStateCache(st.capacity, st.cache)
+	cl.n, cl.pre = st.n, st.pre
 	cl.hasLogits = st.hasLogits
 	copy(cl.logits, st.logits)
-	block := st.capacity * c.HeadDim
-	used := st.n * c.HeadDim
-	for b := 0; b < c.NumLayers*c.NumKVHeads; b++ {
-		copy(cl.k[b*block:b*block+used], st.k[b*block:b*block+used])
-		copy(cl.v[b*block:b*block+used], st.v[b*block:b*block+used])
-	}
 	return cl
+}
+
+// freeze makes all of st's cached tokens its shared prefix.
+func (st *State) freeze() {
+	if st.n == 0 {
+		st.pre = nil
+		return
+	}
+	old := st.pre
+	if old != nil && old.n == st.n {
+		return
+	}
+	c := &st.m.cfg
+	hd, n, np := c.HeadDim, st.n, 0
+	if old != nil {
+		np = old.n
+	}
+	p := &prefix{n: n}
+	size := c.NumLayers * c.NumKVHeads * n * hd
+	if st.cache == CacheF16 {
+		p.kh, p.vh = make([]uint16, size), make([]uint16, size)
+	} else {
+		p.k, p.v = make([]float32, size), make([]float32, size)
+	}
+	for b := 0; b < c.NumLayers*c.NumKVHeads; b++ {
+		dst, own := b*n*hd, b*st.capacity*hd
+		if st.cache == CacheF16 {
+			if old != nil {
+				copy(p.kh[dst:dst+np*hd], old.kh[b*np*hd:(b+1)*np*hd])
+				copy(p.vh[dst:dst+np*hd], old.vh[b*np*hd:(b+1)*np*hd])
+			}
+			copy(p.kh[dst+np*hd:dst+n*hd], st.kh[own+np*hd:own+n*hd])
+			copy(p.vh[dst+np*hd:dst+n*hd], st.vh[own+np*hd:own+n*hd])
+		} else {
+			if old != nil {
+				copy(p.k[dst:dst+np*hd], old.k[b*np*hd:(b+1)*np*hd])
+				copy(p.v[dst:dst+np*hd], old.v[b*np*hd:(b+1)*np*hd])
+			}
+			copy(p.k[dst+np*hd:dst+n*hd], st.k[own+np*hd:own+n*hd])
+			copy(p.v[dst+np*hd:dst+n*hd], st.v[own+np*hd:own+n*hd])
+		}
+	}
+	st.pre = p
 }
 
 // LastLogits returns the logits [V] of the last token, a view owned by the
@@ -172,19 +269,24 @@ func (st *State) headScratch(rows int) []float32 {
 	return st.head[:n]
 }
 
-// store copies t new keys and values of layer l (rows of k and v, each
-// [t × KV·hd]) into the cache at positions p0…p0+t−1.
-func (st *State) store(l, p0, t int, k, v []float32) {
+// store copies the new keys and values of rows i0…i1−1 of a t-row block
+// of layer l (rows of k and v, each [t × KV·hd], row i at position p0+i)
+// into the cache, rounding them to binary16 for a CacheF16 cache.
+func (st *State) store(l, p0, i0, i1 int, k, v []float32) {
 	c := &st.m.cfg
 	hd, kvh := c.HeadDim, c.NumKVHeads
 	for g := 0; g < kvh; g++ {
 		base := ((l*kvh+g)*st.capacity + p0) * hd
-		kc := st.k[base : base+t*hd]
-		vc := st.v[base : base+t*hd]
-		for i := 0; i < t; i++ {
+		for i := i0; i < i1; i++ {
 			src := (i*kvh + g) * hd
-			copy(kc[i*hd:(i+1)*hd], k[src:src+hd])
-			copy(vc[i*hd:(i+1)*hd], v[src:src+hd])
+			dst := base + i*hd
+			if st.cache == CacheF16 {
+				kernels.F32sToF16s(st.kh[dst:dst+hd], k[src:src+hd])
+				kernels.F32sToF16s(st.vh[dst:dst+hd], v[src:src+hd])
+			} else {
+				copy(st.k[dst:dst+hd], k[src:src+hd])
+				copy(st.v[dst:dst+hd], v[src:src+hd])
+			}
 		}
 	}
 }
@@ -197,10 +299,36 @@ func (st *State) spanSlice(n int) []span {
 	return st.spans[:n]
 }
 
-// cacheHead returns the first s keys and values of kv head g of layer l,
-// each a contiguous [s × hd] matrix.
-func (st *State) cacheHead(l, g, s int) (k, v []float32) {
+// kvHead is the keys and values of positions 0…s−1 of one kv head of one
+// layer, each a contiguous [· × hd] matrix per part: positions 0…np−1 in
+// the shared prefix (pk, pv, or pkh, pvh for a CacheF16 cache), np…s−1 in
+// the state's own cache (ok, ov, or okh, ovh; row 0 is position np).
+type kvHead struct {
+	np, s              int
+	pk, pv, ok, ov     []float32
+	pkh, pvh, okh, ovh []uint16
+}
+
+// cacheHead returns the first s keys and values of kv head g of layer l.
+func (st *State) cacheHead(l, g, s int) kvHead {
 	c := &st.m.cfg
-	base := (l*c.NumKVHeads + g) * st.capacity * c.HeadDim
-	return st.k[base : base+s*c.HeadDim], st.v[base : base+s*c.HeadDim]
+	hd := c.HeadDim
+	b := l*c.NumKVHeads + g
+	h := kvHead{s: s}
+	if p := st.pre; p != nil {
+		h.np = min(p.n, s)
+		lo, hi := b*p.n*hd, (b*p.n+h.np)*hd
+		if st.cache == CacheF16 {
+			h.pkh, h.pvh = p.kh[lo:hi], p.vh[lo:hi]
+		} else {
+			h.pk, h.pv = p.k[lo:hi], p.v[lo:hi]
+		}
+	}
+	lo, hi := (b*st.capacity+h.np)*hd, (b*st.capacity+s)*hd
+	if st.cache == CacheF16 {
+		h.okh, h.ovh = st.kh[lo:hi], st.vh[lo:hi]
+	} else {
+		h.ok, h.ov = st.k[lo:hi], st.v[lo:hi]
+	}
+	return h
 }

@@ -119,3 +119,89 @@ func BenchmarkAxpy(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkStream is decoding's matrix-vector products over the weights
+// of the 300M model (one pass over 582 MB of binary16 from memory, in the
+// order of a decode step), reporting the rate at which weights stream in.
+func BenchmarkStream(b *testing.B) {
+	type mat struct {
+		n, k int
+		w    []uint16
+	}
+	var mats []mat
+	for l := 0; l < 22; l++ {
+		for _, s := range [][2]int{{1024, 1024}, {1024, 1024}, {1024, 1024}, {1024, 1024}, {2688, 1024}, {2688, 1024}, {1024, 2688}} {
+			mats = append(mats, mat{s[0], s[1], randF16(s[0]*s[1], uint64(l), half.F32ToF16)})
+		}
+	}
+	x := randF32(2688, 9)
+	y := make([]float32, 2688)
+	bytes := 0
+	for _, m := range mats {
+		bytes += 2 * m.n * m.k
+	}
+	for _, th := range benchThreads {
+		b.Run(fmt.Sprintf("threads=%d", th), func(b *testing.B) {
+			withThreads(th, func() {
+				for i := 0; i < b.N; i++ {
+					for _, m := range mats {
+						MatMulNTF16(y[:m.n], x[:m.k], m.w, 1, m.n, m.k)
+					}
+				}
+				b.ReportMetric(float64(bytes)*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+			})
+		})
+	}
+}
+
+// BenchmarkAttention is one head of prefill attention over a block of 64
+// queries against 1024 keys (hd 128): the two NN products and the column
+// softmax, in GFLOP/s of the products.
+func BenchmarkAttention(b *testing.B) {
+	const s, q, hd = 1024, 64, 128
+	k, v := randF32(s*hd, 1), randF32(s*hd, 2)
+	qt := randF32(hd*q, 3)
+	sc := make([]float32, s*q)
+	o := make([]float32, q*hd)
+	for i := 0; i < b.N; i++ {
+		MatMulNN(sc, q, k, hd, 1, qt, q, s, q, hd, false)
+		SoftmaxColumns(sc, s, q, q, 0.088)
+		MatMulNN(o, hd, sc, 1, q, v, hd, q, hd, s, false)
+	}
+	b.ReportMetric(4*s*q*hd*float64(b.N)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+}
+
+// BenchmarkDecodeAttention is one head of decode attention at 4096
+// positions: scores (a matrix-vector product with the keys), softmax and
+// the weighted sum of values, in GB/s of cache read.
+func BenchmarkDecodeAttention(b *testing.B) {
+	const s, hd = 4096, 128
+	k, v := randF32(s*hd, 1), randF32(s*hd, 2)
+	q := randF32(hd, 3)
+	sc := make([]float32, s)
+	o := make([]float32, hd)
+	for i := 0; i < b.N; i++ {
+		MatMulNTSerial(sc, q, k, 1, s, hd)
+		Softmax(sc, 0.088)
+		MatMulNN(o, hd, sc, 0, 1, v, hd, 1, hd, s, false)
+	}
+	b.ReportMetric(8*s*hd*float64(b.N)/b.Elapsed().Seconds()/1e9, "GB/s")
+}
+
+// BenchmarkSiLUMul and BenchmarkSoftmax time the elementwise kernels
+// (ns per element).
+func BenchmarkSiLUMul(b *testing.B) {
+	g, u := randF32(2688*64, 1), randF32(2688*64, 2)
+	for i := 0; i < b.N; i++ {
+		SiLUMul(g, u)
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*len(g)), "ns/elem")
+}
+
+func BenchmarkSoftmax(b *testing.B) {
+	x := randF32(4096, 1)
+	for i := 0; i < b.N; i++ {
+		Softmax(x, 0.01)
+	}
+	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*len(x)), "ns/elem")
+}

@@ -1,8 +1,10 @@
 package kernels
 
 import (
+	"fmt"
 	"sync"
 	"sync/atomic"
+	"unsafe"
 )
 
 // isaKind names an instruction-set path of the kernels.
@@ -51,7 +53,15 @@ var (
 	// blockBytes is the size of the block of B rows one unit of work keeps
 	// in L2 (half of the 1 MiB L2) while every row tile of A passes over it.
 	blockBytes = 256 << 10
+	// gemvUnitBytes is the size of B one unit of a matrix-vector product
+	// covers (at least one tile of rows).
+	gemvUnitBytes = 64 << 10
 )
+
+// streamRows is the largest m whose products stream B in one pass, tile by
+// tile with prefetching, like a matrix-vector product: B is read from
+// memory once for all the rows of A (DecodeBatch).
+const streamRows = 8
 
 // tileRows holds the row pointers of one register tile: a[i] points at
 // A[i0+i][k0] and bf[j] or bh[j] at B[j0+j][k0]. Rows past the edge of the
@@ -91,6 +101,7 @@ type gemmJob struct {
 
 	m, n, k    int
 	gemv, pack bool
+	stream     bool // m ≤ streamRows: one pass over B (gemvUnit)
 	mr, nr     int
 	kc, nc, mu int
 	nI, units  int
@@ -150,10 +161,18 @@ func (g *gemmJob) plan(t int) {
 		nb := ceilDiv(k, kcMax)
 		g.kc = roundUp(ceilDiv(k, nb), 16)
 	}
-	if g.gemv {
-		// One pass over B, streamed from memory: units of rows, enough of
-		// them for the participants to balance.
-		g.nc = roundUp(max(g.nr, min(256, n/(4*t))), g.nr)
+	g.stream = m <= streamRows
+	if g.stream {
+		// One pass over B, streamed from memory (decoding one state, or a
+		// few together): units of contiguous rows of about gemvUnitBytes,
+		// small enough that the participants finish within microseconds
+		// of each other (a decode step runs about a hundred of these
+		// products).
+		elt := 4
+		if g.kind != bF32 {
+			elt = 2
+		}
+		g.nc = roundUp(max(g.nr, min(256, n/(4*t), gemvUnitBytes/(elt*k))), g.nr)
 		if g.pack {
 			g.nc = roundUp(max(g.nr, min(g.nc, blockBytes/(4*g.kc))), g.nr)
 		}
@@ -179,7 +198,10 @@ func (g *gemmJob) plan(t int) {
 	g.units = nJ * g.nI
 }
 
-// run is one participant's loop: take units until none is left.
+// run is one participant's loop: take units until none is left. A
+// matrix-vector product claims its next unit before it starts the current
+// one, so that the kernel can prefetch the next unit's rows while it
+// finishes the current unit.
 func (g *gemmJob) run(id int) {
 	s := scratchPool.Get().(*scratch)
 	if g.pack {
@@ -187,14 +209,88 @@ func (g *gemmJob) run(id int) {
 			s.panel = make([]float32, need)
 		}
 	}
-	for {
+	if g.streams() {
 		u := int(g.next.Add(1)) - 1
-		if u >= g.units {
-			break
+		for u < g.units {
+			nu := int(g.next.Add(1)) - 1
+			var next uintptr
+			if nu < g.units {
+				next = g.unitAddr(nu)
+			}
+			g.gemvUnit(u, next, s)
+			u = nu
 		}
-		g.unit(u, s)
+	} else {
+		for {
+			u := int(g.next.Add(1)) - 1
+			if u >= g.units {
+				break
+			}
+			g.unit(u, s)
+		}
 	}
 	scratchPool.Put(s)
+}
+
+// streams reports whether the product streams B through the prefetching
+// kernels (gemvUnit).
+func (g *gemmJob) streams() bool { return g.stream && !g.pack }
+
+// rowAddr returns the address of row j of B, as an integer: prefetch
+// addresses are hints that may run past the end of B, so they are never
+// held as Go pointers.
+func (g *gemmJob) rowAddr(j int) uintptr {
+	if g.kind == bF32 {
+		return uintptr(unsafe.Pointer(&g.bf[j*g.k]))
+	}
+	return uintptr(unsafe.Pointer(&g.bh[j*g.k]))
+}
+
+// unitAddr returns the address of the first row of B that unit u reads.
+func (g *gemmJob) unitAddr(u int) uintptr { return g.rowAddr(u * g.nc) }
+
+// gemvUnit computes unit u of a streaming product tile by tile (every row
+// band and k block of a tile of B's rows before the next: the same sums as
+// unit), so that B is read in one pass and the kernels can prefetch the
+// next tile's rows, or those at next (the participant's next unit, or 0)
+// after the last tile.
+func (g *gemmJob) gemvUnit(u int, next uintptr, s *scratch) {
+	j0, j1 := u*g.nc, min(g.n, (u+1)*g.nc)
+	elt := 2
+	if g.kind == bF32 {
+		elt = 4
+	}
+	j := j0
+	if nt := (j1-j0)/g.nr - 1; g.kc == g.k && g.m%g.mr == 0 && nt > 0 {
+		// One k block and whole bands of A: all but the last tile of each
+		// band in one call (the kernel prefetches each next tile as it
+		// goes; the last tile prefetches the participant's next unit,
+		// below).
+		done := true
+		for i := 0; i < g.m && done; i += g.mr {
+			done = g.tiles(i, j0, 0, g.k, nt)
+		}
+		if done {
+			j += nt * g.nr
+		}
+	}
+	for ; j < j1; j += g.nr {
+		nr := min(g.nr, j1-j)
+		pf := next
+		if j+g.nr < j1 {
+			pf = g.rowAddr(j + g.nr)
+		}
+		if pf == 0 {
+			pf = g.rowAddr(j) // nothing next: re-touch the tile itself
+		}
+		for i := 0; i < g.m; i += g.mr {
+			mr := min(g.mr, g.m-i)
+			for k0 := 0; k0 < g.k; k0 += g.kc {
+				kl := min(g.kc, g.k-k0)
+				g.tile(s, i, mr, j, nr, j0, k0, kl, pf+uintptr(k0*g.nr*elt))
+			}
+		}
+	}
 }
 
 // unit computes C[i0:i1, j0:j1] for unit u, block of k after block of k.
@@ -213,17 +309,46 @@ func (g *gemmJob) unit(u int, s *scratch) {
 		}
 		for i := i0; i < i1; i += g.mr {
 			mr := min(g.mr, i1-i)
-			for j := j0; j < j1; j += g.nr {
-				g.tile(s, i, mr, j, min(g.nr, j1-j), j0, k0, kl)
+			j := j0
+			if nt := (j1 - j0) / g.nr; mr == g.mr && nt > 0 && !g.pack && g.tiles(i, j0, k0, kl, nt) {
+				j += nt * g.nr
+			}
+			for ; j < j1; j += g.nr {
+				g.tile(s, i, mr, j, min(g.nr, j1-j), j0, k0, kl, 0)
 			}
 		}
 	}
 }
 
+// tiles computes the nt whole tiles of C from (i, j0) on over k0 ≤ p <
+// k0+kl with one call of the multi-tile kernel (the same arithmetic as nt
+// calls of tile), reporting false when the instruction set has none.
+func (g *gemmJob) tiles(i, j0, k0, kl, nt int) bool {
+	k := g.k
+	next := j0 + g.nr
+	if next >= g.n {
+		next = j0
+	}
+	pf := g.rowAddr(next) + uintptr(k0*elemSize(g.kind))
+	if g.kind == bF32 {
+		return runTileLoop(g.isa, g.kind, g.mr, &g.a[i*k+k0], k, &g.bf[j0*k+k0], nil, k, kl, &g.c[i*g.n+j0], g.n, k0 > 0, nt, pf)
+	}
+	return runTileLoop(g.isa, g.kind, g.mr, &g.a[i*k+k0], k, nil, &g.bh[j0*k+k0], k, kl, &g.c[i*g.n+j0], g.n, k0 > 0, nt, pf)
+}
+
+// elemSize is the size in bytes of an element of B.
+func elemSize(kind bKind) int {
+	if kind == bF32 {
+		return 4
+	}
+	return 2
+}
+
 // tile computes the mr×nr tile of C at (i, j) over k0 ≤ p < k0+kl,
 // adding to C when k0 > 0. Edge tiles (mr or nr below the register tile)
-// are computed into s.tmp and copied.
-func (g *gemmJob) tile(s *scratch, i, mr, j, nr, j0, k0, kl int) {
+// are computed into s.tmp and copied. The kernel prefetches from pf (0:
+// the tile's own rows, already on their way).
+func (g *gemmJob) tile(s *scratch, i, mr, j, nr, j0, k0, kl int, pf uintptr) {
 	var r tileRows
 	k := g.k
 	for q := 0; q < g.mr; q++ {
@@ -245,12 +370,19 @@ func (g *gemmJob) tile(s *scratch, i, mr, j, nr, j0, k0, kl int) {
 			r.bh[q] = &g.bh[(j+min(q, nr-1))*k+k0]
 		}
 	}
+	if pf == 0 {
+		if kind == bF32 {
+			pf = uintptr(unsafe.Pointer(r.bf[0]))
+		} else {
+			pf = uintptr(unsafe.Pointer(r.bh[0]))
+		}
+	}
 	acc := k0 > 0
 	if mr == g.mr && nr == g.nr {
-		runTile(g.isa, kind, g.mr, g.nr, &r, kl, &g.c[i*g.n+j], g.n, acc)
+		runTile(g.isa, kind, g.mr, g.nr, &r, kl, &g.c[i*g.n+j], g.n, acc, pf)
 		return
 	}
-	runTile(g.isa, kind, g.mr, g.nr, &r, kl, &s.tmp[0], g.nr, false)
+	runTile(g.isa, kind, g.mr, g.nr, &r, kl, &s.tmp[0], g.nr, false, pf)
 	for q := 0; q < mr; q++ {
 		row := g.c[(i+q)*g.n+j : (i+q)*g.n+j+nr]
 		t := s.tmp[q*g.nr : q*g.nr+nr]
@@ -266,3 +398,121 @@ func (g *gemmJob) tile(s *scratch, i, mr, j, nr, j0, k0, kl int) {
 
 func ceilDiv(a, b int) int { return (a + b - 1) / b }
 func roundUp(a, b int) int { return ceilDiv(a, b) * b }
+
+// maxBatch is the most products MatMulNTBatch takes.
+const maxBatch = 4
+
+// Product is one product c[m×n] = a[m×k]·bᵀ of MatMulNTBatch, with the
+// operands of MatMulNT: exactly one of B32 (float32), F16 (binary16 bits)
+// and BF16 (bfloat16 bits) holds B.
+type Product struct {
+	C, A      []float32
+	B32       []float32
+	F16, BF16 []uint16
+	M, N, K   int
+}
+
+// batchJob runs several gemmJobs in one parallel section: their units are
+// numbered one after the other and taken from one counter.
+type batchJob struct {
+	jobs  [maxBatch]gemmJob
+	n     int
+	start [maxBatch + 1]int // jobs[j] owns units start[j] … start[j+1]−1
+	pack  int               // largest float32 panel a participant needs
+	next  atomic.Int64
+	wg    sync.WaitGroup
+}
+
+var batchPool = sync.Pool{New: func() any { return new(batchJob) }}
+
+// MatMulNTBatch computes up to four products (the query, key and value
+// projections of one input, say) in one parallel section: every
+// participant takes units of work from all of them, so the threads are
+// woken and joined once rather than once per product. Each product's
+// result is identical to that of MatMulNT, MatMulNTF16 or MatMulNTBF16.
+// The products must not write to each other's operands.
+//
+// It panics, naming the shapes, if a product's slices are shorter than its
+// shape requires, or if more than four products are given.
+func MatMulNTBatch(ps ...Product) {
+	if len(ps) > maxBatch {
+		panic(fmt.Sprintf("kernels.MatMulNTBatch: %d products (at most %d)", len(ps), maxBatch))
+	}
+	b := batchPool.Get().(*batchJob)
+	b.n, b.pack = 0, 0
+	t := Threads()
+	for i := range ps {
+		pr := &ps[i]
+		g := &b.jobs[b.n]
+		switch {
+		case pr.B32 != nil:
+			checkShapes("MatMulNTBatch", len(pr.C), len(pr.A), len(pr.B32), pr.M, pr.N, pr.K)
+			g.bf, g.bh, g.kind = pr.B32, nil, bF32
+		case pr.F16 != nil:
+			checkShapes("MatMulNTBatch", len(pr.C), len(pr.A), len(pr.F16), pr.M, pr.N, pr.K)
+			g.bf, g.bh, g.kind = nil, pr.F16, bF16
+		default:
+			checkShapes("MatMulNTBatch", len(pr.C), len(pr.A), len(pr.BF16), pr.M, pr.N, pr.K)
+			g.bf, g.bh, g.kind = nil, pr.BF16, bBF16
+		}
+		if pr.M == 0 || pr.N == 0 {
+			continue
+		}
+		if pr.K == 0 {
+			clear(pr.C[:pr.M*pr.N])
+			continue
+		}
+		g.c, g.a = pr.C, pr.A
+		g.m, g.n, g.k = pr.M, pr.N, pr.K
+		g.isa = activeISA
+		g.plan(t)
+		if g.pack {
+			b.pack = max(b.pack, g.nc*g.kc)
+		}
+		b.start[b.n+1] = b.start[b.n] + g.units
+		b.n++
+	}
+	if b.n > 0 {
+		b.next.Store(0)
+		runShared(b, min(t, b.start[b.n]), &b.wg)
+	}
+	for j := range b.jobs[:b.n] {
+		g := &b.jobs[j]
+		g.c, g.a, g.bf, g.bh = nil, nil, nil, nil
+	}
+	batchPool.Put(b)
+}
+
+// run is one participant's loop over the units of all the products.
+func (b *batchJob) run(id int) {
+	s := scratchPool.Get().(*scratch)
+	if b.pack > 0 && cap(s.panel) < b.pack {
+		s.panel = make([]float32, b.pack)
+	}
+	total := b.start[b.n]
+	j := 0
+	u := int(b.next.Add(1)) - 1
+	for u < total {
+		// Claim the next unit first (see gemmJob.run).
+		nu := int(b.next.Add(1)) - 1
+		for u >= b.start[j+1] {
+			j++
+		}
+		g := &b.jobs[j]
+		if g.streams() {
+			var next uintptr
+			if nu < total {
+				nj := j
+				for nu >= b.start[nj+1] {
+					nj++
+				}
+				next = b.jobs[nj].unitAddr(nu - b.start[nj])
+			}
+			g.gemvUnit(u-b.start[j], next, s)
+		} else {
+			g.unit(u-b.start[j], s)
+		}
+		u = nu
+	}
+	scratchPool.Put(s)
+}

@@ -73,3 +73,47 @@ func TestNoReadPastEnd(t *testing.T) {
 		})
 	}
 }
+
+// TestVectorNoReadPastEnd puts the operands of the attention and
+// elementwise kernels against a guard page, on every path: NN products
+// (plain and transposed A, float32 and binary16 B, ragged columns),
+// Softmax, SoftmaxColumns, SiLUMul, Rope and the binary16 conversions.
+func TestVectorNoReadPastEnd(t *testing.T) {
+	rng := rand.New(rand.NewPCG(43, 44))
+	for _, isa := range paths() {
+		withISA(isa, func() {
+			for _, s := range []struct{ m, n, k int }{{1, 16, 3}, {1, 128, 37}, {6, 64, 128}, {7, 100, 9}, {13, 17, 5}, {1, 5, 1}} {
+				o := newNN(rng, s.m, s.n, s.k, s.m%2 == 1)
+				a := guarded[float32](t, len(o.a))
+				copy(a, o.a)
+				b := guarded[float32](t, len(o.b))
+				copy(b, o.b)
+				h := guarded[uint16](t, len(o.bh))
+				copy(h, o.bh)
+				c := guarded[float32](t, (s.m-1)*o.ldc+s.n)
+				MatMulNN(c, o.ldc, a, o.ais, o.aps, b, o.ldb, s.m, s.n, s.k, false)
+				MatMulNNF16(c, o.ldc, a, o.ais, o.aps, h, o.ldb, s.m, s.n, s.k, true)
+			}
+			for _, n := range []int{1, 7, 16, 33} {
+				x := guarded[float32](t, n)
+				for i := range x {
+					x[i] = float32(rng.NormFloat64())
+				}
+				u := guarded[float32](t, n)
+				copy(u, x)
+				Softmax(x, 0.5)
+				SiLUMul(u, x)
+				Rope(x[:n/2], x[n/2:], u[:n/2], u[n/2:])
+				SoftmaxColumns(u, 1, n, n, 1)
+				hh := guarded[uint16](t, n)
+				F32sToF16s(hh, x)
+				F16sToF32s(x, hh)
+			}
+			m := guarded[float32](t, 5*24)
+			for i := range m {
+				m[i] = float32(rng.NormFloat64())
+			}
+			SoftmaxColumns(m, 5, 24, 24, 0.3)
+		})
+	}
+}

@@ -1,34 +1,54 @@
 // Package kernels holds the float32 compute kernels shared by the tokenizer
 // and the transformer: matrix products (with float32, binary16 and bfloat16
-// right-hand sides), dot products, and the goroutine fan-out they run on.
+// right-hand sides), the attention products, the elementwise kernels of a
+// transformer layer (SiLU gate, softmax, rotary embeddings, conversions),
+// dot products, and the goroutine fan-out they run on.
 //
 // Every fast kernel has a simple reference implementation beside it (the
 // Ref* functions) and a test comparing the two.
 //
-// Layout convention: all matrices are row-major and dense. The one product
-// shape used everywhere is "NT": C[m×n] = A[m×k] · B[n×k]ᵀ, so both operands
-// are read along k (a linear layer's weight [out,in] is B as stored; a
-// convolution's weight [Cout, Cin·kh·kw] is A against im2col patches as B).
+// Layout convention: all matrices are row-major and dense. The main product
+// shape is "NT": C[m×n] = A[m×k] · B[n×k]ᵀ, so both operands are read
+// along k (a linear layer's weight [out,in] is B as stored; a
+// convolution's weight [Cout, Cin·kh·kw] is A against im2col patches as
+// B). The attention products use "NN", C = A·B with B read along its rows
+// (MatMulNN), so that a key-value cache is read as stored.
 //
 // # How the products are computed
 //
-// Because both operands are contiguous along k, the micro-kernels are
+// Because both operands are contiguous along k, the NT micro-kernels are
 // register tiles of dot products: an mr×nr tile of C keeps one vector
 // accumulator per output (4×6 zmm with AVX-512, 3×4 ymm with AVX2, 1×8 for
 // m == 1), walks k a vector at a time reading rows of A and B in place, and
 // reduces the accumulators horizontally at the end. No operand is
 // transposed, packed or copied: a 16-bit B is converted in registers
 // (VCVTPH2PS, or a shift for bfloat16) as it is loaded, which on Zen 4 is
-// hidden under the FMAs and halves B's cache traffic, and a
-// matrix-vector product (m == 1, decode) streams the 16-bit weights once.
-// Long k is split into blocks of at most 1280 whose results are added into
-// C; B is walked in blocks of rows that stay in L2 while every row tile of
-// A passes over them.
+// hidden under the FMAs and halves B's cache traffic. With AVX-512 a row
+// band of A runs over a whole block of B's rows in one call (the loop
+// kernels), keeping the per-tile overhead out of Go. Long k is split into
+// blocks of at most 1280 whose results are added into C; B is walked in
+// blocks of rows that stay in L2 while every row tile of A passes over
+// them.
+//
+// Products with few rows (m ≤ 8: decoding one state or a few together)
+// are bound by memory bandwidth instead: they stream B once, in units of
+// contiguous rows of about 64 KiB, tile after tile, and every kernel
+// prefetches into L2 the rows of B it will read next (the next tile, or
+// the first tile of the next unit its goroutine has already claimed), so
+// the eight short streams of a tile need not wait for the hardware
+// prefetcher. The NN kernels are outer-product tiles (6 rows × 64 columns,
+// one row × 128 for m == 1) in which every output is a float32 sum in k
+// order.
 //
 // Work is divided into units (a block of rows of B × a band of rows of A)
 // taken from an atomic counter by the calling goroutine and idle pool
 // workers (at most Threads() in all), so a busy core slows nobody down and
-// nested calls never deadlock. A call allocates nothing in the steady state.
+// nested calls never deadlock; MatMulNTBatch runs several products in one
+// such section. Between sections a pool worker polls briefly for its next
+// item and a caller for its helpers, instead of parking at once (a decode
+// step runs about a hundred short sections); when waits turn out long (an
+// oversubscribed machine) the polling is cut short. A call allocates
+// nothing in the steady state.
 //
 // The instruction set is chosen at start-up with CPUID/XGETBV: AVX-512 (F,
 // VL), else AVX2+FMA+F16C, else pure Go (also selected by the purego build
@@ -39,6 +59,7 @@ package kernels
 import (
 	"fmt"
 	"runtime"
+	"sync"
 	"sync/atomic"
 )
 
@@ -76,18 +97,26 @@ func ParallelFor(n int, fn func(lo, hi int)) {
 		}
 		return
 	}
-	f := &forTask{fn: fn, n: n, t: t}
+	f := forPool.Get().(*forTask)
+	f.fn, f.n, f.t = fn, n, t
+	var h helpers
 	for i := 1; i < t; i++ {
-		f.wg.Add(1)
 		if w := acquire(Threads() - 1); w != nil {
-			w.work <- workItem{t: f, id: i, wg: &f.wg}
+			h.hand(w, f, i, &f.wg)
 			continue
 		}
+		f.wg.Add(1)
 		go func() { f.run(i); f.wg.Done() }()
 	}
 	f.run(0)
-	f.wg.Wait()
+	h.wait(&f.wg)
+	// Only a task whose participants have all returned goes back to the
+	// pool (after a panic in fn it is left to the garbage collector).
+	f.fn = nil
+	forPool.Put(f)
 }
+
+var forPool = sync.Pool{New: func() any { return new(forTask) }}
 
 // MatMulNT sets c[m×n] = a[m×k] · b[n×k]ᵀ (all row-major and dense).
 //

@@ -55,45 +55,100 @@ func detectISA() isaKind {
 }
 
 //go:noescape
-func gemm4x6AVX512F32(a0, a1, a2, a3 *float32, b0, b1, b2, b3, b4, b5 *float32, k int, c *float32, ldc int, acc int)
+func gemm4x6LoopAVX512F32(a *float32, lda int, b *float32, ldb, k int, c *float32, ldc, acc, ntiles int, pf uintptr)
 
 //go:noescape
-func gemm1x8AVX512F32(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *float32, k int, c *float32, ldc int, acc int)
+func gemm4x6LoopAVX512F16(a *float32, lda int, b *uint16, ldb, k int, c *float32, ldc, acc, ntiles int, pf uintptr)
 
 //go:noescape
-func gemm3x4AVX2F32(a0, a1, a2 *float32, b0, b1, b2, b3 *float32, k int, c *float32, ldc int, acc int)
+func gemm4x6LoopAVX512BF16(a *float32, lda int, b *uint16, ldb, k int, c *float32, ldc, acc, ntiles int, pf uintptr)
 
 //go:noescape
-func gemm1x8AVX2F32(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *float32, k int, c *float32, ldc int, acc int)
+func gemm1x8LoopAVX512F32(a *float32, lda int, b *float32, ldb, k int, c *float32, ldc, acc, ntiles int, pf uintptr)
 
 //go:noescape
-func gemm4x6AVX512F16(a0, a1, a2, a3 *float32, b0, b1, b2, b3, b4, b5 *uint16, k int, c *float32, ldc int, acc int)
+func gemm1x8LoopAVX512F16(a *float32, lda int, b *uint16, ldb, k int, c *float32, ldc, acc, ntiles int, pf uintptr)
 
 //go:noescape
-func gemm1x8AVX512F16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int)
+func gemm1x8LoopAVX512BF16(a *float32, lda int, b *uint16, ldb, k int, c *float32, ldc, acc, ntiles int, pf uintptr)
+
+// runTileLoop runs the register tile of isa (mr rows of A: 1 or the
+// ISA's tile) over ntiles consecutive tiles of B and C (see gemmLoopKernel
+// in asmgen.go) when the instruction set has such a kernel, returning
+// false otherwise. a is the first row of A
+// (rows lda apart), b (bf or bh) the first row of B (rows ldb apart).
+func runTileLoop(isa isaKind, kind bKind, mr int, a *float32, lda int, bf *float32, bh *uint16, ldb, k int, c *float32, ldc int, acc bool, ntiles int, pf uintptr) bool {
+	if isa != isaAVX512 {
+		return false
+	}
+	ac := 0
+	if acc {
+		ac = 1
+	}
+	if mr == 1 {
+		switch kind {
+		case bF32:
+			gemm1x8LoopAVX512F32(a, lda, bf, ldb, k, c, ldc, ac, ntiles, pf)
+		case bF16:
+			gemm1x8LoopAVX512F16(a, lda, bh, ldb, k, c, ldc, ac, ntiles, pf)
+		default:
+			gemm1x8LoopAVX512BF16(a, lda, bh, ldb, k, c, ldc, ac, ntiles, pf)
+		}
+		return true
+	}
+	switch kind {
+	case bF32:
+		gemm4x6LoopAVX512F32(a, lda, bf, ldb, k, c, ldc, ac, ntiles, pf)
+	case bF16:
+		gemm4x6LoopAVX512F16(a, lda, bh, ldb, k, c, ldc, ac, ntiles, pf)
+	default:
+		gemm4x6LoopAVX512BF16(a, lda, bh, ldb, k, c, ldc, ac, ntiles, pf)
+	}
+	return true
+}
 
 //go:noescape
-func gemm3x4AVX2F16(a0, a1, a2 *float32, b0, b1, b2, b3 *uint16, k int, c *float32, ldc int, acc int)
+func gemm4x6AVX512F32(a0, a1, a2, a3 *float32, b0, b1, b2, b3, b4, b5 *float32, k int, c *float32, ldc int, acc int, pf uintptr)
 
 //go:noescape
-func gemm1x8AVX2F16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int)
+func gemm1x8AVX512F32(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *float32, k int, c *float32, ldc int, acc int, pf uintptr)
 
 //go:noescape
-func gemm4x6AVX512BF16(a0, a1, a2, a3 *float32, b0, b1, b2, b3, b4, b5 *uint16, k int, c *float32, ldc int, acc int)
+func gemm3x4AVX2F32(a0, a1, a2 *float32, b0, b1, b2, b3 *float32, k int, c *float32, ldc int, acc int, pf uintptr)
 
 //go:noescape
-func gemm1x8AVX512BF16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int)
+func gemm1x8AVX2F32(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *float32, k int, c *float32, ldc int, acc int, pf uintptr)
 
 //go:noescape
-func gemm3x4AVX2BF16(a0, a1, a2 *float32, b0, b1, b2, b3 *uint16, k int, c *float32, ldc int, acc int)
+func gemm4x6AVX512F16(a0, a1, a2, a3 *float32, b0, b1, b2, b3, b4, b5 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
 
 //go:noescape
-func gemm1x8AVX2BF16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int)
+func gemm1x8AVX512F16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
+
+//go:noescape
+func gemm3x4AVX2F16(a0, a1, a2 *float32, b0, b1, b2, b3 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
+
+//go:noescape
+func gemm1x8AVX2F16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
+
+//go:noescape
+func gemm4x6AVX512BF16(a0, a1, a2, a3 *float32, b0, b1, b2, b3, b4, b5 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
+
+//go:noescape
+func gemm1x8AVX512BF16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
+
+//go:noescape
+func gemm3x4AVX2BF16(a0, a1, a2 *float32, b0, b1, b2, b3 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
+
+//go:noescape
+func gemm1x8AVX2BF16(a0 *float32, b0, b1, b2, b3, b4, b5, b6, b7 *uint16, k int, c *float32, ldc int, acc int, pf uintptr)
 
 // runTile runs the micro-kernel of isa for an mr×nr tile (the ISA's
 // tileShape) on rows r over k elements, writing C with row stride ldc
-// (adding when acc). kind is the element type of the B rows.
-func runTile(isa isaKind, kind bKind, mr, nr int, r *tileRows, k int, c *float32, ldc int, acc bool) {
+// (adding when acc). kind is the element type of the B rows. The kernels
+// prefetch from pf on (the rows of B they will read next; an address that
+// is only a hint: prefetches never fault).
+func runTile(isa isaKind, kind bKind, mr, nr int, r *tileRows, k int, c *float32, ldc int, acc bool, pf uintptr) {
 	ac := 0
 	if acc {
 		ac = 1
@@ -103,32 +158,32 @@ func runTile(isa isaKind, kind bKind, mr, nr int, r *tileRows, k int, c *float32
 		if mr == 1 {
 			switch kind {
 			case bF32:
-				gemm1x8AVX512F32(r.a[0], r.bf[0], r.bf[1], r.bf[2], r.bf[3], r.bf[4], r.bf[5], r.bf[6], r.bf[7], k, c, ldc, ac)
+				gemm1x8AVX512F32(r.a[0], r.bf[0], r.bf[1], r.bf[2], r.bf[3], r.bf[4], r.bf[5], r.bf[6], r.bf[7], k, c, ldc, ac, pf)
 			case bF16:
-				gemm1x8AVX512F16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac)
+				gemm1x8AVX512F16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac, pf)
 			default:
-				gemm1x8AVX512BF16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac)
+				gemm1x8AVX512BF16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac, pf)
 			}
 			return
 		}
 		switch kind {
 		case bF32:
-			gemm4x6AVX512F32(r.a[0], r.a[1], r.a[2], r.a[3], r.bf[0], r.bf[1], r.bf[2], r.bf[3], r.bf[4], r.bf[5], k, c, ldc, ac)
+			gemm4x6AVX512F32(r.a[0], r.a[1], r.a[2], r.a[3], r.bf[0], r.bf[1], r.bf[2], r.bf[3], r.bf[4], r.bf[5], k, c, ldc, ac, pf)
 		case bF16:
-			gemm4x6AVX512F16(r.a[0], r.a[1], r.a[2], r.a[3], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], k, c, ldc, ac)
+			gemm4x6AVX512F16(r.a[0], r.a[1], r.a[2], r.a[3], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], k, c, ldc, ac, pf)
 		default:
-			gemm4x6AVX512BF16(r.a[0], r.a[1], r.a[2], r.a[3], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], k, c, ldc, ac)
+			gemm4x6AVX512BF16(r.a[0], r.a[1], r.a[2], r.a[3], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], k, c, ldc, ac, pf)
 		}
 	case isaAVX2:
 		if k%8 == 0 {
-			kernelAVX2(kind, mr, r, k, c, ldc, ac)
+			kernelAVX2(kind, mr, r, k, c, ldc, ac, pf)
 			return
 		}
 		// The kernel leaves the last k%8 products to tailAVX2; both go to a
 		// local tile first so that every output is summed in the same order
 		// (kernel, tail, then C) whether its tile is whole or an edge.
 		var t [32]float32
-		kernelAVX2(kind, mr, r, k, &t[0], nr, 0)
+		kernelAVX2(kind, mr, r, k, &t[0], nr, 0, pf)
 		tailAVX2(kind, mr, nr, r, k&^7, k, &t[0], nr)
 		out := unsafe.Slice(c, (mr-1)*ldc+nr)
 		for i := 0; i < mr; i++ {
@@ -147,24 +202,24 @@ func runTile(isa isaKind, kind bKind, mr, nr int, r *tileRows, k int, c *float32
 }
 
 // kernelAVX2 runs the AVX2 micro-kernel (1×8 or 3×4) over k&^7 elements.
-func kernelAVX2(kind bKind, mr int, r *tileRows, k int, c *float32, ldc, ac int) {
+func kernelAVX2(kind bKind, mr int, r *tileRows, k int, c *float32, ldc, ac int, pf uintptr) {
 	if mr == 1 {
 		switch kind {
 		case bF32:
-			gemm1x8AVX2F32(r.a[0], r.bf[0], r.bf[1], r.bf[2], r.bf[3], r.bf[4], r.bf[5], r.bf[6], r.bf[7], k, c, ldc, ac)
+			gemm1x8AVX2F32(r.a[0], r.bf[0], r.bf[1], r.bf[2], r.bf[3], r.bf[4], r.bf[5], r.bf[6], r.bf[7], k, c, ldc, ac, pf)
 		case bF16:
-			gemm1x8AVX2F16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac)
+			gemm1x8AVX2F16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac, pf)
 		default:
-			gemm1x8AVX2BF16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac)
+			gemm1x8AVX2BF16(r.a[0], r.bh[0], r.bh[1], r.bh[2], r.bh[3], r.bh[4], r.bh[5], r.bh[6], r.bh[7], k, c, ldc, ac, pf)
 		}
 	} else {
 		switch kind {
 		case bF32:
-			gemm3x4AVX2F32(r.a[0], r.a[1], r.a[2], r.bf[0], r.bf[1], r.bf[2], r.bf[3], k, c, ldc, ac)
+			gemm3x4AVX2F32(r.a[0], r.a[1], r.a[2], r.bf[0], r.bf[1], r.bf[2], r.bf[3], k, c, ldc, ac, pf)
 		case bF16:
-			gemm3x4AVX2F16(r.a[0], r.a[1], r.a[2], r.bh[0], r.bh[1], r.bh[2], r.bh[3], k, c, ldc, ac)
+			gemm3x4AVX2F16(r.a[0], r.a[1], r.a[2], r.bh[0], r.bh[1], r.bh[2], r.bh[3], k, c, ldc, ac, pf)
 		default:
-			gemm3x4AVX2BF16(r.a[0], r.a[1], r.a[2], r.bh[0], r.bh[1], r.bh[2], r.bh[3], k, c, ldc, ac)
+			gemm3x4AVX2BF16(r.a[0], r.a[1], r.a[2], r.bh[0], r.bh[1], r.bh[2], r.bh[3], k, c, ldc, ac, pf)
 		}
 	}
 }
