@@ -256,19 +256,19 @@ func (g *gemmJob) unitAddr(u int) uintptr { return g.rowAddr(u * g.nc) }
 // after the last tile.
 func (g *gemmJob) gemvUnit(u int, next uintptr, s *scratch) {
 	j0, j1 := u*g.nc, min(g.n, (u+1)*g.nc)
-	elt := 2
-	if g.kind == bF32 {
-		elt = 4
-	}
+	elt := elemSize(g.kind)
+	// Prefetch at least pfAhead bytes ahead: d tiles (short rows, such as
+	// the keys of an attention head, make small tiles).
+	tileBytes := g.nr * g.k * elt
+	d := max(1, ceilDiv(pfAhead, tileBytes))
 	j := j0
 	if nt := (j1-j0)/g.nr - 1; g.kc == g.k && g.m%g.mr == 0 && nt > 0 {
 		// One k block and whole bands of A: all but the last tile of each
-		// band in one call (the kernel prefetches each next tile as it
-		// goes; the last tile prefetches the participant's next unit,
-		// below).
+		// band in one call (the kernel prefetches ahead as it goes; the
+		// last tile prefetches the participant's next unit, below).
 		done := true
 		for i := 0; i < g.m && done; i += g.mr {
-			done = g.tiles(i, j0, 0, g.k, nt)
+			done = g.tilesAhead(i, j0, nt, min(j0+d*g.nr, g.n-1))
 		}
 		if done {
 			j += nt * g.nr
@@ -276,11 +276,13 @@ func (g *gemmJob) gemvUnit(u int, next uintptr, s *scratch) {
 	}
 	for ; j < j1; j += g.nr {
 		nr := min(g.nr, j1-j)
-		pf := next
-		if j+g.nr < j1 {
-			pf = g.rowAddr(j + g.nr)
-		}
-		if pf == 0 {
+		var pf uintptr
+		switch {
+		case j+d*g.nr < j1:
+			pf = g.rowAddr(j + d*g.nr)
+		case next != 0:
+			pf = next + uintptr((j+d*g.nr-j1)*g.k*elt)
+		default:
 			pf = g.rowAddr(j) // nothing next: re-touch the tile itself
 		}
 		for i := 0; i < g.m; i += g.mr {
@@ -291,6 +293,21 @@ func (g *gemmJob) gemvUnit(u int, next uintptr, s *scratch) {
 			}
 		}
 	}
+}
+
+// pfAhead is how far ahead, in bytes of B, the streaming kernels prefetch:
+// enough to cover the memory latency at the rate one core streams.
+const pfAhead = 16 << 10
+
+// tilesAhead is tiles over all of k for the nt tiles from j0 on, with the
+// prefetches starting at row pfRow.
+func (g *gemmJob) tilesAhead(i, j0, nt, pfRow int) bool {
+	k := g.k
+	pf := g.rowAddr(pfRow)
+	if g.kind == bF32 {
+		return runTileLoop(g.isa, g.kind, g.mr, &g.a[i*k], k, &g.bf[j0*k], nil, k, k, &g.c[i*g.n+j0], g.n, false, nt, pf)
+	}
+	return runTileLoop(g.isa, g.kind, g.mr, &g.a[i*k], k, nil, &g.bh[j0*k], k, k, &g.c[i*g.n+j0], g.n, false, nt, pf)
 }
 
 // unit computes C[i0:i1, j0:j1] for unit u, block of k after block of k.
