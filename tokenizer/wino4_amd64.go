@@ -5,13 +5,9 @@ package tokenizer
 import (
 	"runtime"
 	"unsafe"
+
+	"github.com/lvm-go/lvm/internal/kernels"
 )
-
-// cpuidT executes CPUID with the given leaf and sub-leaf.
-func cpuidT(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-
-// xgetbvT returns XCR0, the register-state components the OS saves.
-func xgetbvT() (eax, edx uint32)
 
 //go:noescape
 func w4gemmAVX512(a *float32, lda int, b *float32, c *float32, ldc int, k int, mt int, bias *float32)
@@ -35,27 +31,8 @@ func colSqDevAVX512(acc *float64, src *float32, rows, c int, mean *float64)
 func rgbConvAVX512(dst *float32, src, step *[9]uintptr, w, bias *float32, n, cin int)
 
 // haveAVX512 reports whether the CPU and the OS support the AVX-512
-// kernels of this package (AVX512F with the OS saving opmask and ZMM
-// state, XCR0 bits 1, 2 and 5-7).
-var haveAVX512 = detectAVX512()
-
-func detectAVX512() bool {
-	maxLeaf, _, _, _ := cpuidT(0, 0)
-	if maxLeaf < 7 {
-		return false
-	}
-	_, _, ecx1, _ := cpuidT(1, 0)
-	const osxsave, avx = 1 << 27, 1 << 28
-	if ecx1&(osxsave|avx) != osxsave|avx {
-		return false
-	}
-	if xcr0, _ := xgetbvT(); xcr0&0xe6 != 0xe6 {
-		return false
-	}
-	_, ebx7, _, _ := cpuidT(7, 0)
-	const avx512f = 1 << 16
-	return ebx7&avx512f != 0
-}
+// kernels of this package (the kernels package's detection).
+var haveAVX512 = kernels.HasAVX512()
 
 // w4gemmAsm is w4gemmGo on the AVX-512 kernel; the slices are checked
 // against the extent the kernel touches.

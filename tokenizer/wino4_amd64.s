@@ -6,25 +6,6 @@
 // GroupNorm+SiLU pass; wino4.go and norm.go hold their pure-Go references
 // (the same arithmetic written per element) and the layouts.
 
-// func cpuidT(eaxArg, ecxArg uint32) (eax, ebx, ecx, edx uint32)
-TEXT ·cpuidT(SB), NOSPLIT, $0-24
-	MOVL eaxArg+0(FP), AX
-	MOVL ecxArg+4(FP), CX
-	CPUID
-	MOVL AX, eax+8(FP)
-	MOVL BX, ebx+12(FP)
-	MOVL CX, ecx+16(FP)
-	MOVL DX, edx+20(FP)
-	RET
-
-// func xgetbvT() (eax, edx uint32)
-TEXT ·xgetbvT(SB), NOSPLIT, $0-8
-	MOVL $0, CX
-	XGETBV
-	MOVL AX, eax+0(FP)
-	MOVL DX, edx+4(FP)
-	RET
-
 // FMA4(r, z0, …, z3) adds the broadcast r times the four B vectors
 // Z24-Z27 to the accumulators z0..z3.
 #define FMA4(r, z0, z1, z2, z3) \

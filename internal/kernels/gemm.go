@@ -33,6 +33,11 @@ var (
 	activeISA = bestISA
 )
 
+// HasAVX512 reports whether the CPU and the OS support the AVX-512 paths
+// (AVX512F and AVX512VL with opmask and ZMM state saved), for packages
+// with assembly of their own; false under the purego tag and off amd64.
+func HasAVX512() bool { return bestISA == isaAVX512 }
+
 // bKind is the element type of the B operand.
 type bKind uint8
 
