@@ -23,12 +23,11 @@ type TrainModel struct {
 	cfg    Config
 	params []optim.Param
 
-	embed, normF, lmHead     param // [V,D], [D], [V,D]
-	layers                   []trainLayer
-	cos, sin                 []float32 // RoPE tables [T·hd/2]
-	act                      *trainActs
-	ropeLen                  int
-	scratchA, scratchB, tmpW []float32
+	embed, normF, lmHead param // [V,D], [D], [V,D]
+	layers               []trainLayer
+	cos, sin             []float32 // RoPE tables [T·hd/2]
+	act                  *trainActs
+	ropeLen              int
 }
 
 // param is a parameter's values and gradient.
@@ -275,47 +274,19 @@ func (tm *TrainModel) layerBackward(a *trainActs, la *layerActs, L *trainLayer) 
 }
 
 // linearBackward is the backward of y[N,out] = x[N,in]·W[out,in]ᵀ: it sets
-// dx = dy·W (or adds it when accumulate) and adds dyᵀ·x to dW.
+// dx = dy·W (or adds it when accumulate) and adds dyᵀ·x to dW. Both are
+// read-in-place products (kernels.MatMulNN reads dy transposed through its
+// strides), split over rows across goroutines in multiples of 6 (the
+// kernel's row tile).
 func (tm *TrainModel) linearBackward(dx, dW, dy, x, w []float32, nRows, out, in int, accumulate bool) {
-	// dx[N,in] = dy[N,out] · W[out,in] = dy · (Wᵀ)ᵀ with Wᵀ [in,out].
-	wt := grow(&tm.tmpW, in*out)
-	transpose(wt, w, out, in)
-	if accumulate {
-		tmp := grow(&tm.scratchA, nRows*in)
-		kernels.MatMulNT(tmp, dy, wt, nRows, in, out)
-		addTo(dx[:nRows*in], tmp)
-	} else {
-		kernels.MatMulNT(dx[:nRows*in], dy, wt, nRows, in, out)
-	}
-	// dW[out,in] += dyᵀ[out,N] · x[N,in] = dyᵀ · (xᵀ)ᵀ with xᵀ [in,N].
-	dyT := grow(&tm.scratchA, out*nRows)
-	transpose(dyT, dy, nRows, out)
-	xT := grow(&tm.scratchB, in*nRows)
-	transpose(xT, x, nRows, in)
-	tmp := grow(&tm.tmpW, out*in)
-	kernels.MatMulNT(tmp, dyT, xT, out, in, nRows)
-	addTo(dW, tmp)
-}
-
-func grow(buf *[]float32, n int) []float32 {
-	if cap(*buf) < n {
-		*buf = make([]float32, n)
-	}
-	return (*buf)[:n]
-}
-
-// transpose sets dst[c,r] = src[r,c] for src [rows, cols].
-func transpose(dst, src []float32, rows, cols int) {
-	const blk = 32
-	for r0 := 0; r0 < rows; r0 += blk {
-		for c0 := 0; c0 < cols; c0 += blk {
-			for r := r0; r < min(r0+blk, rows); r++ {
-				for c := c0; c < min(c0+blk, cols); c++ {
-					dst[c*rows+r] = src[r*cols+c]
-				}
-			}
-		}
-	}
+	kernels.ParallelFor((nRows+5)/6, func(lo, hi int) {
+		r0, r1 := lo*6, min(hi*6, nRows)
+		kernels.MatMulNN(dx[r0*in:], in, dy[r0*out:], out, 1, w, in, r1-r0, in, out, accumulate)
+	})
+	kernels.ParallelFor((out+5)/6, func(lo, hi int) {
+		o0, o1 := lo*6, min(hi*6, out)
+		kernels.MatMulNN(dW[o0*in:], in, dy[o0:], 1, out, x, in, o1-o0, in, nRows, true)
+	})
 }
 
 // rmsNormForward sets y = w·x·r with r = 1/√(mean(x²)+eps) per row of x
@@ -384,10 +355,11 @@ func ropeRotate(x, cos, sin []float32, b, t, h, hd int, sign float32) {
 	}
 }
 
-// attentionForward computes causal softmax attention per row and head:
-// p = softmax(q·kᵀ/√hd) over s ≤ t, out = p·v. q, k, v, out are [B·T,H·hd],
-// p is [B,H,T,T] (zero above the diagonal).
-func attentionForward(out, p, q, k, v []float32, b, t, h, hd int) {
+// refAttentionForward is the reference for attentionForward: causal
+// softmax attention per row and head, p = softmax(q·kᵀ/√hd) over s ≤ t,
+// out = p·v, one dot product at a time. q, k, v, out are [B·T,H·hd], p is
+// [B,H,T,T] (zero above the diagonal).
+func refAttentionForward(out, p, q, k, v []float32, b, t, h, hd int) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	w := h * hd
 	kernels.ParallelFor(b*h, func(lo, hi int) {
@@ -422,8 +394,8 @@ func attentionForward(out, p, q, k, v []float32, b, t, h, hd int) {
 	})
 }
 
-// attentionBackward sets dq, dk, dv from dout for the attention above.
-func attentionBackward(dq, dk, dv, dout, p, q, k, v []float32, b, t, h, hd int) {
+// refAttentionBackward is the reference for attentionBackward.
+func refAttentionBackward(dq, dk, dv, dout, p, q, k, v []float32, b, t, h, hd int) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	w := h * hd
 	kernels.ParallelFor(b*h, func(lo, hi int) {
@@ -457,20 +429,26 @@ func attentionBackward(dq, dk, dv, dout, p, q, k, v []float32, b, t, h, hd int) 
 	})
 }
 
-// swigluForward sets h = silu(g)·u.
+// swigluForward sets h = silu(g)·u with the inference kernel
+// (kernels.SiLUMul), split across goroutines.
 func swigluForward(h, g, u []float32) {
-	for i, gv := range g {
-		h[i] = gv / (1 + float32(math.Exp(float64(-gv)))) * u[i]
-	}
+	kernels.ParallelFor((len(g)+4095)/4096, func(lo, hi int) {
+		a, b := lo*4096, min(hi*4096, len(g))
+		copy(h[a:b], g[a:b])
+		kernels.SiLUMul(h[a:b], u[a:b])
+	})
 }
 
 // swigluBackward sets dg and du from dh for h = silu(g)·u.
 func swigluBackward(dg, du, dh, g, u []float32) {
-	for i, gv := range g {
-		s := 1 / (1 + float32(math.Exp(float64(-gv))))
-		du[i] = dh[i] * gv * s
-		dg[i] = dh[i] * u[i] * s * (1 + gv*(1-s))
-	}
+	kernels.ParallelFor((len(g)+4095)/4096, func(lo, hi int) {
+		for i := lo * 4096; i < min(hi*4096, len(g)); i++ {
+			gv := g[i]
+			s := 1 / (1 + kernels.Expf(-gv))
+			du[i] = dh[i] * gv * s
+			dg[i] = dh[i] * u[i] * s * (1 + gv*(1-s))
+		}
+	})
 }
 
 // crossEntropyForward returns the mean of −log softmax(logits[r])[target[r]]
