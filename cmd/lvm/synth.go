@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"image"
 	"io"
+	"math"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 
 	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/synth"
@@ -30,6 +33,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	splitName := fs.String("split", "train", "train or heldout (disjoint seed streams)")
 	side := fs.Int("side", synth.DefaultSide, "image side in pixels (the tokenizer's resolution when --tokenizer is given)")
 	maxImages := fs.Int("max-images", synth.MaxImages, "most images per sentence")
+	mixFlag := fs.String("mix", "0.3,0.5,0.2", "relative weights of sequential,analogy,composite sentences")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm synth [--tokenizer DIR --out FILE.jsonl] [--sheet FILE.png] [--sentences N] [--seed S] [--split train|heldout]")
 		fs.PrintDefaults()
@@ -61,7 +65,10 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	mix := synth.DefaultMixture()
+	mix, err := parseMixture(*mixFlag)
+	if err != nil {
+		return err
+	}
 	mix.MaxImages = *maxImages
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
@@ -105,4 +112,24 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "wrote %s\n", *sheet)
 	}
 	return nil
+}
+
+// parseMixture reads --mix: three comma-separated weights.
+func parseMixture(s string) (synth.Mixture, error) {
+	parts := strings.Split(s, ",")
+	if len(parts) != 3 {
+		return synth.Mixture{}, fmt.Errorf("%w: --mix %q: want three weights sequential,analogy,composite", errUsage, s)
+	}
+	var w [3]float64
+	for i, p := range parts {
+		v, err := strconv.ParseFloat(strings.TrimSpace(p), 64)
+		if err != nil || v < 0 || math.IsInf(v, 0) {
+			return synth.Mixture{}, fmt.Errorf("%w: --mix %q: weight %q is not a finite number ≥ 0", errUsage, s, p)
+		}
+		w[i] = v
+	}
+	if w[0]+w[1]+w[2] == 0 {
+		return synth.Mixture{}, fmt.Errorf("%w: --mix %q: the weights are all 0", errUsage, s)
+	}
+	return synth.Mixture{Sequential: w[0], Analogy: w[1], Composite: w[2]}, nil
 }

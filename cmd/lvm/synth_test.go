@@ -45,3 +45,28 @@ func TestSynthCommand(t *testing.T) {
 		t.Errorf("--out without --tokenizer: exit %d", code)
 	}
 }
+
+func TestParseMixture(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want [3]float64
+		ok   bool
+	}{
+		{"0.3,0.5,0.2", [3]float64{0.3, 0.5, 0.2}, true},
+		{"0, 1, 0", [3]float64{0, 1, 0}, true},
+		{"1,2", [3]float64{}, false},
+		{"0,0,0", [3]float64{}, false},
+		{"-1,1,1", [3]float64{}, false},
+		{"a,1,1", [3]float64{}, false},
+		{"inf,1,1", [3]float64{}, false},
+	} {
+		m, err := parseMixture(c.in)
+		if (err == nil) != c.ok {
+			t.Errorf("parseMixture(%q): error %v, want ok=%v", c.in, err, c.ok)
+			continue
+		}
+		if c.ok && (m.Sequential != c.want[0] || m.Analogy != c.want[1] || m.Composite != c.want[2]) {
+			t.Errorf("parseMixture(%q) = %+v, want %v", c.in, m, c.want)
+		}
+	}
+}
