@@ -55,6 +55,11 @@
 // Tokenizer from parameters in memory. Weights are converted to float32 and
 // laid out for the kernels once, at load time.
 //
+// TrainVQGAN and Trainer train a model of any such configuration (without
+// dropout) in float32, the tokenizer stage of the LVM recipe: Trainer runs
+// the steps over an ImageSource, and TrainVQGAN.Save writes a checkpoint
+// that Load reads.
+//
 // # Numerics
 //
 // Stride-1 3×3 convolutions run as Winograd matrix products: F(4×4, 3×3)

@@ -72,7 +72,8 @@ func (t *TrainVQGAN) Save(dir string) error {
 // LoadTrainVQGAN reads a checkpoint for further training: a directory
 // written by Save, or any checkpoint Load reads (an official one to
 // fine-tune, say; weights of any float type are converted to float32). The
-// dead-code generator starts from seed 0; LoadOptimizer restores it.
+// dead-code generator starts from seed 0; Trainer.LoadOptimizer restores it
+// with the rest of an interrupted run's state.
 func LoadTrainVQGAN(dir string) (*TrainVQGAN, error) {
 	cfg, err := LoadConfig(filepath.Join(dir, "config.json"))
 	if err != nil {
@@ -108,12 +109,13 @@ func LoadTrainVQGAN(dir string) (*TrainVQGAN, error) {
 	return t, nil
 }
 
-// SaveOptimizer writes what resuming needs besides the model to path
+// saveOptimizer writes what resuming needs besides the model to path
 // (safetensors): the AdamW step and both moments of every parameter
 // ("m.<name>", "v.<name>"), the dead-code idle counts ("vq.since_used") and,
 // in the metadata, the dead-code generator's state and DeadCodeSteps. An
 // optimizer that has not stepped yet is saved as zero moments at step 0.
-func (t *TrainVQGAN) SaveOptimizer(path string, opt *optim.AdamW) error {
+// Trainer.SaveOptimizer is its public form.
+func (t *TrainVQGAN) saveOptimizer(path string, opt *optim.AdamW) error {
 	step, moments := opt.State(t.params)
 	ts := make([]*weights.Tensor, 0, 2*len(t.params)+1)
 	for _, p := range t.params {
@@ -142,10 +144,10 @@ func (t *TrainVQGAN) SaveOptimizer(path string, opt *optim.AdamW) error {
 	})
 }
 
-// LoadOptimizer restores a state written by SaveOptimizer into opt and the
+// loadOptimizer restores a state written by saveOptimizer into opt and the
 // model's dead-code bookkeeping, so that training continues exactly as if
-// it had not stopped.
-func (t *TrainVQGAN) LoadOptimizer(path string, opt *optim.AdamW) error {
+// it had not stopped. Trainer.LoadOptimizer is its public form.
+func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 	set, err := weights.Open(path)
 	if err != nil {
 		return fmt.Errorf("tokenizer: %w", err)

@@ -1,18 +1,21 @@
 package tokenizer_test
 
 import (
+	"context"
 	"fmt"
+	"image"
+	"image/color"
 	"log"
 	"os"
 	"path/filepath"
 
-	"github.com/lvm-go/lvm/internal/optim"
 	"github.com/lvm-go/lvm/tokenizer"
 )
 
-// Training a small VQGAN: Forward, Backward, an AdamW step, then the
-// dead-code restart, and a checkpoint that Load reads.
-func ExampleTrainVQGAN() {
+// Training a small VQGAN with a Trainer (reconstruction + codebook +
+// commitment loss, AdamW with warmup and cosine decay, dead-code restarts),
+// then a checkpoint that Load reads and that a later Trainer resumes from.
+func ExampleTrainer() {
 	cfg := tokenizer.Config{Resolution: 16, NumChannels: 3, HiddenChannels: 32, ChannelMult: []int{1, 2},
 		NumResBlocks: 1, NoAttnMidBlock: true, ZChannels: 8, NumEmbeddings: 64, QuantizedEmbedDim: 8,
 		ResampleWithConv: true, CommitmentCost: 0.25}
@@ -20,51 +23,52 @@ func ExampleTrainVQGAN() {
 	if err != nil {
 		log.Fatal(err)
 	}
-	opt := optim.NewAdamW(0)
-	sched := optim.Schedule{Peak: 1e-3, End: 1e-4, Warmup: 2, Total: 5}
 
-	// A batch of 4 images, CHW each, values in [0, 1]: here a gradient.
-	const b = 4
-	pix := make([]float32, b*3*16*16)
-	for i := range pix {
-		pix[i] = float32(i%16) / 15
+	// The training images: here always a horizontal gradient (a
+	// synth.Generator g would be ImageFunc(func() (image.Image, error) {
+	// return g.Image(), nil })).
+	grad := image.NewNRGBA(image.Rect(0, 0, 16, 16))
+	for y := 0; y < 16; y++ {
+		for x := 0; x < 16; x++ {
+			v := uint8(x * 17)
+			grad.SetNRGBA(x, y, color.NRGBA{v, v, v, 255})
+		}
 	}
-	for step := 0; step < 5; step++ {
-		st, err := tm.Forward(pix, b)
-		if err != nil {
-			log.Fatal(err)
-		}
-		optim.ZeroGrads(tm.Params())
-		if err := tm.Backward(); err != nil {
-			log.Fatal(err)
-		}
-		optim.ClipGlobalNorm(tm.Params(), 1)
-		if err := opt.Step(tm.Params(), sched.LR(step)); err != nil {
-			log.Fatal(err)
-		}
-		tm.RestartDeadCodes(opt)
-		_ = st // st.Loss, st.Recon, st.CodesUsed, st.Perplexity: progress figures
-	}
+	images := tokenizer.ImageFunc(func() (image.Image, error) { return grad, nil })
 
 	dir, err := os.MkdirTemp("", "vqgan")
 	if err != nil {
 		log.Fatal(err)
 	}
 	defer os.RemoveAll(dir)
-	if err := tm.Save(dir); err != nil {
+	var tr *tokenizer.Trainer
+	tr, err = tokenizer.NewTrainer(tm, tokenizer.TrainOptions{
+		Batch: 4, Steps: 5, PeakLR: 1e-3, Warmup: 2, Images: images,
+		Progress: func(p tokenizer.TrainProgress) {
+			_ = p.Stats // p.Stats.Loss, .Recon, .CodesUsed, .Perplexity, p.Restarted: progress figures
+		},
+		Checkpoint: func(step int) error { // after step 5
+			if err := tm.Save(dir); err != nil {
+				return err
+			}
+			return tr.SaveOptimizer(filepath.Join(dir, "optimizer.safetensors"))
+		},
+	})
+	if err != nil {
 		log.Fatal(err)
 	}
-	if err := tm.SaveOptimizer(filepath.Join(dir, "optimizer.safetensors"), opt); err != nil {
+	if err := tr.Run(context.Background()); err != nil {
 		log.Fatal(err)
 	}
+
 	tok, err := tokenizer.Load(dir)
 	if err != nil {
 		log.Fatal(err)
 	}
-	ids, err := tok.EncodePixels(pix[:3*16*16], 16, 16)
+	ids, err := tok.Encode(grad)
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(tm.NumParams() == tokenizer.NumParameters(cfg), len(ids))
-	// Output: true 64
+	fmt.Println(tr.Step(), tm.NumParams() == tokenizer.NumParameters(cfg), len(ids))
+	// Output: 5 true 64
 }

@@ -27,10 +27,11 @@ import (
 // z_q is passed to z unchanged. Perceptual and adversarial terms are not
 // included.
 //
-// A training step is Forward, Backward, an optimizer step on Params, then
-// RestartDeadCodes (the dead-code remedy that keeps the codebook in use).
-// Parameters carry the checkpoint names of ParamNames, in PyTorch layout,
-// so Tokenizer, Save and the optimizer state need no conversion. Dropout is
+// Trainer runs the training: each step is Forward, Backward, an AdamW
+// update, then the dead-code restart (the remedy that keeps the codebook in
+// use; see DeadCodeSteps). Parameters carry the checkpoint names of
+// ParamNames, in PyTorch layout, so Tokenizer, Save and the saved AdamW
+// state need no conversion. Dropout is
 // not supported (configs with dropout > 0 are rejected). A TrainVQGAN is not
 // safe for concurrent use.
 type TrainVQGAN struct {
@@ -42,9 +43,10 @@ type TrainVQGAN struct {
 	quantConv, postQuantConv *trConvLayer
 	codebook                 *trParam // [K, E]
 
-	// DeadCodeSteps is the number of consecutive steps (RestartDeadCodes
-	// calls) after which a code that no Forward chose is re-initialised to
-	// an encoder output; 0 disables restarts. NewTrainVQGAN sets 20.
+	// DeadCodeSteps is the number of consecutive training steps after
+	// which a code that no Forward chose is re-initialised to an encoder
+	// output of the step's batch (and its AdamW moments zeroed); 0
+	// disables restarts. NewTrainVQGAN sets 20.
 	DeadCodeSteps int
 
 	sc        trScratch
@@ -52,7 +54,7 @@ type TrainVQGAN struct {
 	rngSrc    *rand.PCG // the dead-code restarts' generator (saved with the optimizer state)
 	rng       *rand.Rand
 	sinceUsed []int  // per code: steps since a Forward last chose it
-	usedNow   []bool // per code: chosen by a Forward since the last RestartDeadCodes
+	usedNow   []bool // per code: chosen by a Forward since the last restartDeadCodes
 	counts    []int
 
 	// The last Forward.
@@ -187,11 +189,6 @@ func (t *TrainVQGAN) Config() Config {
 	return c
 }
 
-// Params returns every parameter with its gradient, in checkpoint
-// (state_dict) order; the slices alias the model, so an optimizer updates it
-// in place.
-func (t *TrainVQGAN) Params() []optim.Param { return t.params }
-
 // NumParams is the number of trainable values (NumParameters(cfg)).
 func (t *TrainVQGAN) NumParams() int {
 	n := 0
@@ -218,7 +215,7 @@ func (t *TrainVQGAN) Tokenizer() (*Tokenizer, error) { return New(t.cfg, t.Param
 // Forward runs the model over b images given as pix, b consecutive CHW
 // images [C, R, R] (C = num_channels, R = resolution) with values in [0, 1],
 // and returns the losses and codebook figures. Its activations are kept for
-// Backward; the codes it chose count as used for RestartDeadCodes. An input
+// Backward; the codes it chose count as used for the dead-code restarts. An input
 // of the wrong size or with a non-finite value is an error.
 func (t *TrainVQGAN) Forward(pix []float32, b int) (TrainStats, error) {
 	t.ready = false
@@ -290,8 +287,8 @@ func (t *TrainVQGAN) Forward(pix []float32, b int) (TrainStats, error) {
 }
 
 // Backward adds the gradient of the last Forward's loss to every
-// parameter's Grad (accumulating, for gradient accumulation: zero them with
-// optim.ZeroGrads between steps). Each Forward allows one Backward.
+// parameter's gradient (accumulating; Trainer zeroes them before each
+// step). Each Forward allows one Backward.
 func (t *TrainVQGAN) Backward() error {
 	if !t.ready {
 		return fmt.Errorf("tokenizer: Backward without a Forward")
@@ -338,8 +335,8 @@ func (t *TrainVQGAN) Reconstruction() []float32 {
 	return out
 }
 
-// RestartDeadCodes is the dead-code remedy; call it once per training step,
-// after the optimizer step. Every code that a Forward chose since the
+// restartDeadCodes is the dead-code remedy; Trainer calls it once per
+// training step, after the optimizer step. Every code that a Forward chose since the
 // previous call has its idle count reset, every other code's count grows by
 // one, and each code idle for DeadCodeSteps steps is re-initialised to an
 // encoder output (a quant_conv row) of the last Forward's batch. The rows
@@ -348,7 +345,7 @@ func (t *TrainVQGAN) Reconstruction() []float32 {
 // NewTrainVQGAN's seed and saved with the optimizer state, so training is
 // deterministic. When opt is non-nil the restarted rows' AdamW moments are
 // zeroed too. It returns the number of codes restarted.
-func (t *TrainVQGAN) RestartDeadCodes(opt *optim.AdamW) int {
+func (t *TrainVQGAN) restartDeadCodes(opt *optim.AdamW) int {
 	var dead []int
 	for j := range t.sinceUsed {
 		if t.usedNow[j] {

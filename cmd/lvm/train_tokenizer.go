@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/lvm-go/lvm/internal/kernels"
-	"github.com/lvm-go/lvm/internal/optim"
 	"github.com/lvm-go/lvm/synth"
 	"github.com/lvm-go/lvm/tokenizer"
 )
@@ -64,91 +63,55 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	cfg := tv.Config()
-	opt := optim.NewAdamW(0)
-	optPath := filepath.Join(*out, "optimizer.safetensors")
-	if *resume {
-		if err := tv.LoadOptimizer(optPath, opt); err != nil {
-			return err
-		}
-		fmt.Fprintf(stderr, "resuming at step %d\n", opt.Steps())
-	}
-	w := *warmup
-	if w == 0 {
-		w = max(1, *steps/20)
-	}
-	sched := optim.Schedule{Peak: *lr, End: *lr / 10, Warmup: w, Total: *steps}
 	g, err := synth.NewGenerator(*seed, cfg.Resolution, synth.Train)
 	if err != nil {
 		return err
 	}
-	g.Seek(uint64(opt.Steps() * *batch)) // a resumed run sees new images
+	optPath := filepath.Join(*out, "optimizer.safetensors")
+	var tr *tokenizer.Trainer
 	save := func() error {
 		if err := tv.Save(*out); err != nil {
 			return err
 		}
-		return tv.SaveOptimizer(optPath, opt)
+		return tr.SaveOptimizer(optPath)
 	}
+	var st tokenizer.TrainStats
+	tr, err = tokenizer.NewTrainer(tv, tokenizer.TrainOptions{
+		Batch: *batch, Steps: *steps, PeakLR: *lr, EndLR: *lr / 10, Warmup: *warmup,
+		Images: tokenizer.ImageFunc(func() (image.Image, error) { return g.Image(), nil }),
+		Progress: func(p tokenizer.TrainProgress) {
+			st = p.Stats
+			fmt.Fprintf(stderr, "step %d/%d  loss %.5f  recon %.5f  codes %d  perplexity %.1f  restarts %d  %.1f img/s  left %s\n",
+				p.Step, p.Steps, st.Loss, st.Recon, st.CodesUsed, st.Perplexity, p.Restarted, p.ImagesPerS, p.Left.Round(time.Second))
+		},
+		Checkpoint:      func(int) error { return save() },
+		CheckpointEvery: *every,
+	})
+	if err != nil {
+		return err
+	}
+	if *resume {
+		if err := tr.LoadOptimizer(optPath); err != nil {
+			return err
+		}
+		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Step())
+	}
+	g.Seek(uint64(tr.Step() * *batch)) // a resumed run sees new images
 	fmt.Fprintf(stderr, "VQGAN %d×%d, %d×%d grid, codebook %d, %d parameters; batch %d\n",
 		cfg.Resolution, cfg.Resolution, cfg.GridSize(), cfg.GridSize(), cfg.NumEmbeddings, tv.NumParams(), *batch)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
-	r := cfg.Resolution
-	pix := make([]float32, *batch*3*r*r)
-	params := tv.Params()
-	start, first := time.Now(), opt.Steps()
-	var st tokenizer.TrainStats
-	for step := opt.Steps(); step < *steps; step++ {
-		if err := ctx.Err(); err != nil {
+	if err := tr.Run(ctx); err != nil {
+		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			fmt.Fprintln(stderr, "interrupted: saving the checkpoint")
 			if err := save(); err != nil {
 				return err
 			}
-			return err
 		}
-		for i := 0; i < *batch; i++ {
-			if err := imageCHW(pix[i*3*r*r:(i+1)*3*r*r], g.Image(), r); err != nil {
-				return err
-			}
-		}
-		if st, err = tv.Forward(pix, *batch); err != nil {
-			return err
-		}
-		if math.IsNaN(st.Loss) {
-			return errors.New("loss is NaN")
-		}
-		optim.ZeroGrads(params)
-		if err := tv.Backward(); err != nil {
-			return err
-		}
-		optim.ClipGlobalNorm(params, 1)
-		if err := opt.Step(params, sched.LR(step)); err != nil {
-			return err
-		}
-		restarted := tv.RestartDeadCodes(opt)
-		done := step + 1
-		el := time.Since(start)
-		n := done - first
-		fmt.Fprintf(stderr, "step %d/%d  loss %.5f  recon %.5f  codes %d  perplexity %.1f  restarts %d  %.1f img/s  left %s\n",
-			done, *steps, st.Loss, st.Recon, st.CodesUsed, st.Perplexity, restarted,
-			float64(n**batch)/el.Seconds(), (time.Duration(float64(el) / float64(n) * float64(*steps-done))).Round(time.Second))
-		if done == *steps || (*every > 0 && done%*every == 0) {
-			if err := save(); err != nil {
-				return err
-			}
-		}
+		return err
 	}
 	fmt.Fprintf(stdout, "trained %d steps, reconstruction MSE %.5f (PSNR %.2f dB), checkpoint in %s\n",
 		*steps, st.Recon, 10*math.Log10(1/st.Recon), *out)
-	return nil
-}
-
-// imageCHW writes img (side r, opaque) as CHW float32 in [0,1].
-func imageCHW(dst []float32, img image.Image, r int) error {
-	chw, err := tokenizer.Preprocess(img, r)
-	if err != nil {
-		return err
-	}
-	copy(dst, chw)
 	return nil
 }
