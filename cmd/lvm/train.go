@@ -97,7 +97,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		src.skip(tr.Opt.Steps() * opts.Rows * opts.Accumulate)
 		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Opt.Steps())
 	}
-	fmt.Fprintf(stderr, "model: %s, %d parameters; data: %d sentences, %d tokens\n", tm.Config(), tm.NumParams(), src.sentences, len(src.stream))
+	fmt.Fprintf(stderr, "model: %s; data: %d sentences, %d tokens\n", tm.Config(), src.sentences, len(src.stream))
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 	loss, err := tr.Run(ctx, src)

@@ -37,6 +37,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("checkpoint-every", 200, "steps between checkpoints")
 	seed := fs.Uint64("seed", 1, "initialisation and world seed")
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
+	until := fs.Int("until", 0, "stop and checkpoint after step `N` (< --steps); the schedule still spans --steps, and --resume continues it exactly")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm train-tokenizer --config config.json --out DIR --steps N [flags]")
 		fs.PrintDefaults()
@@ -44,7 +45,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *out == "" || *steps <= 0 || *batch <= 0 || (*cfgPath == "" && !*resume) || fs.NArg() != 0 {
+	if *out == "" || *steps <= 0 || *batch <= 0 || (*cfgPath == "" && !*resume) || *until < 0 || *until > *steps || fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: need --out, --steps and --config (or --resume)", errUsage)
 	}
@@ -76,6 +77,10 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 		return tr.SaveOptimizer(optPath)
 	}
 	var st tokenizer.TrainStats
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, stopAt := context.WithCancel(ctx)
+	defer stopAt()
 	tr, err = tokenizer.NewTrainer(tv, tokenizer.TrainOptions{
 		Batch: *batch, Steps: *steps, PeakLR: *lr, EndLR: *lr / 10, Warmup: *warmup,
 		Images: tokenizer.ImageFunc(func() (image.Image, error) { return g.Image(), nil }),
@@ -83,6 +88,9 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 			st = p.Stats
 			fmt.Fprintf(stderr, "step %d/%d  loss %.5f  recon %.5f  codes %d  perplexity %.1f  restarts %d  %.1f img/s  left %s\n",
 				p.Step, p.Steps, st.Loss, st.Recon, st.CodesUsed, st.Perplexity, p.Restarted, p.ImagesPerS, p.Left.Round(time.Second))
+			if *until > 0 && p.Step >= *until {
+				stopAt()
+			}
 		},
 		Checkpoint:      func(int) error { return save() },
 		CheckpointEvery: *every,
@@ -100,9 +108,14 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stderr, "VQGAN %d×%d, %d×%d grid, codebook %d, %d parameters; batch %d\n",
 		cfg.Resolution, cfg.Resolution, cfg.GridSize(), cfg.GridSize(), cfg.NumEmbeddings, tv.NumParams(), *batch)
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	if err := tr.Run(ctx); err != nil {
+		if *until > 0 && tr.Step() >= *until && errors.Is(err, context.Canceled) {
+			if err := save(); err != nil {
+				return err
+			}
+			fmt.Fprintf(stdout, "stopped after step %d of %d (--until), reconstruction MSE %.5f, checkpoint in %s\n", tr.Step(), *steps, st.Recon, *out)
+			return nil
+		}
 		if ctx.Err() != nil && errors.Is(err, ctx.Err()) {
 			fmt.Fprintln(stderr, "interrupted: saving the checkpoint")
 			if err := save(); err != nil {

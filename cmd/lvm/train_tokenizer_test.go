@@ -37,3 +37,42 @@ func TestTrainTokenizerCommand(t *testing.T) {
 		t.Errorf("tokens per image %d", tok.TokensPerImage())
 	}
 }
+
+// TestTrainTokenizerUntil checks that a run split with --until and
+// --resume writes the same checkpoint as an uninterrupted one.
+func TestTrainTokenizerUntil(t *testing.T) {
+	dir := t.TempDir()
+	cfg := `{"_class_name":"VQGANModel","resolution":16,"num_channels":3,"hidden_channels":32,"channel_mult":[1,1],
+		"num_res_blocks":1,"attn_resolutions":[],"no_attn_mid_block":true,"z_channels":4,"num_embeddings":16,
+		"quantized_embed_dim":4,"dropout":0.0,"resample_with_conv":true,"commitment_cost":0.25}`
+	cfgPath := filepath.Join(dir, "vq.json")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	whole, split := filepath.Join(dir, "whole"), filepath.Join(dir, "split")
+	base := []string{"train-tokenizer", "--config", cfgPath, "--steps", "6", "--batch", "2"}
+	if _, stderr, code := runCLI(t, append(base, "--out", whole)...); code != 0 {
+		t.Fatalf("whole run: exit %d: %s", code, stderr)
+	}
+	stdout, stderr, code := runCLI(t, append(base, "--out", split, "--until", "3")...)
+	if code != 0 || !strings.Contains(stdout, "stopped after step 3 of 6") || strings.Contains(stderr, "step 4/6") {
+		t.Fatalf("--until 3: exit %d:\n%s\n%s", code, stdout, stderr)
+	}
+	if _, stderr, code := runCLI(t, append(base, "--out", split, "--resume")...); code != 0 || !strings.Contains(stderr, "resuming at step 3") {
+		t.Fatalf("resume: exit %d: %s", code, stderr)
+	}
+	a, err := os.ReadFile(filepath.Join(whole, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(filepath.Join(split, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(a) != string(b) {
+		t.Error("a run split by --until and --resume differs from the uninterrupted run")
+	}
+	if _, _, code := runCLI(t, append(base, "--out", split, "--until", "7")...); code == 0 {
+		t.Error("--until past --steps accepted")
+	}
+}
