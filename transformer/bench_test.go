@@ -25,9 +25,9 @@ import (
 // that attention stays proportional at long context.
 
 var bench struct {
-	once [2]sync.Once
-	m    [2]*Model
-	err  [2]error
+	once [3]sync.Once
+	m    [3]*Model
+	err  [3]error
 }
 
 // cpuSeconds is the CPU time (user+system) this process has used. The
@@ -50,15 +50,22 @@ func report(b *testing.B, tokens int, wall time.Duration, cpu float64) {
 }
 
 // benchModel returns the 300M model with random weights of type dt (F16
-// or F32), built once.
+// or F32), built once. F16 weights are tiled (NewRandom's LayoutAuto);
+// benchModelStored is the F16 model with its weights row-major.
 func benchModel(b *testing.B, dt DType) *Model {
 	i := 0
 	if dt == F32 {
 		i = 1
 	}
+	return benchModelAt(b, i, dt, LayoutAuto)
+}
+
+func benchModelStored(b *testing.B) *Model { return benchModelAt(b, 2, F16, LayoutStored) }
+
+func benchModelAt(b *testing.B, i int, dt DType, layout Layout) *Model {
 	bench.once[i].Do(func() {
 		c, _ := Preset("300m")
-		bench.m[i], bench.err[i] = NewRandom(c, dt, 12345)
+		bench.m[i], bench.err[i] = newRandom(c, dt, 12345, layout)
 	})
 	if bench.err[i] != nil {
 		b.Fatal(bench.err[i])
@@ -83,8 +90,9 @@ func withBenchThreads(f func()) {
 	f()
 }
 
-func benchPrefill(b *testing.B, dt DType, n int) {
-	m := benchModel(b, dt)
+func benchPrefill(b *testing.B, dt DType, n int) { benchPrefillOf(b, benchModel(b, dt), n) }
+
+func benchPrefillOf(b *testing.B, m *Model, n int) {
 	withBenchThreads(func() {
 		toks := benchTokens(n)
 		st := m.NewStateCap(n)
@@ -111,6 +119,10 @@ func BenchmarkPrefill1024(b *testing.B) { benchPrefill(b, F16, 1024) }
 // longest prompt of the official inference).
 func BenchmarkPrefill3840(b *testing.B) { benchPrefill(b, F16, 3840) }
 
+// BenchmarkPrefill256Stored is BenchmarkPrefill256 with the fp16 weights
+// row-major (LayoutStored) rather than tiled.
+func BenchmarkPrefill256Stored(b *testing.B) { benchPrefillOf(b, benchModelStored(b), 256) }
+
 // BenchmarkPrefill256F32 is BenchmarkPrefill256 with float32 weights.
 func BenchmarkPrefill256F32(b *testing.B) { benchPrefill(b, F32, 256) }
 
@@ -120,7 +132,10 @@ func BenchmarkPrefill1024F32(b *testing.B) { benchPrefill(b, F32, 1024) }
 // benchDecode times steps decode steps after a prompt of n tokens (the
 // prefill is not timed), with a cache of type ct.
 func benchDecode(b *testing.B, dt DType, prompt, steps int, ct CacheType) {
-	m := benchModel(b, dt)
+	benchDecodeOf(b, benchModel(b, dt), prompt, steps, ct)
+}
+
+func benchDecodeOf(b *testing.B, m *Model, prompt, steps int, ct CacheType) {
 	withBenchThreads(func() {
 		toks := benchTokens(prompt + steps)
 		st := m.NewStateCache(prompt+steps, ct)
@@ -152,6 +167,12 @@ func benchDecode(b *testing.B, dt DType, prompt, steps int, ct CacheType) {
 // prompt; the prefill is not timed.
 func BenchmarkDecode256(b *testing.B) { benchDecode(b, F16, 256, 256, CacheF32) }
 
+// BenchmarkDecode256Stored is BenchmarkDecode256 with the fp16 weights
+// row-major (LayoutStored) rather than tiled.
+func BenchmarkDecode256Stored(b *testing.B) {
+	benchDecodeOf(b, benchModelStored(b), 256, 256, CacheF32)
+}
+
 // BenchmarkDecode256F32 is BenchmarkDecode256 with float32 weights.
 func BenchmarkDecode256F32(b *testing.B) { benchDecode(b, F32, 256, 256, CacheF32) }
 
@@ -167,8 +188,13 @@ func BenchmarkDecode3840CacheF16(b *testing.B) { benchDecode(b, F16, 3840, 256, 
 // BenchmarkDecodeBatch4 times 256 steps of DecodeBatch over 4 candidates
 // cloned from one 256-token prompt (the web demo's setting); tokens/s
 // counts all 4 × 256 tokens.
-func BenchmarkDecodeBatch4(b *testing.B) {
-	m := benchModel(b, F16)
+func BenchmarkDecodeBatch4(b *testing.B) { benchDecodeBatch4(b, benchModel(b, F16)) }
+
+// BenchmarkDecodeBatch4Stored is BenchmarkDecodeBatch4 with the fp16
+// weights row-major (LayoutStored) rather than tiled.
+func BenchmarkDecodeBatch4Stored(b *testing.B) { benchDecodeBatch4(b, benchModelStored(b)) }
+
+func benchDecodeBatch4(b *testing.B, m *Model) {
 	withBenchThreads(func() {
 		toks := benchTokens(512)
 		ctx := context.Background()

@@ -22,7 +22,21 @@ type TensorSource interface {
 // sharded model.safetensors.index.json, or pytorch_model.bin), or a weight
 // file with config.json beside it. Weights stay memory-mapped in their file
 // dtype; call Close when done with the model.
-func Load(path string) (*Model, error) {
+//
+// The rule has one exception (LayoutAuto, see LoadWith): when the linear
+// weights are all binary16 and total at most TileLimit (4 GiB: every LVM
+// up to 1B in fp16, not 3B or 7B), they are read once into the tiled
+// layout of the decoding kernels in the process's memory, the embedding
+// table is copied, and the checkpoint is closed (Close is then a no-op).
+// The weights then stream about 30 % faster when decoding, the results are
+// the same bit for bit, and the resident memory is the model's size (the
+// mapping is gone; the file stays in the page cache while the system keeps
+// it). LoadWith with Layout: LayoutStored keeps every checkpoint mapped.
+func Load(path string) (*Model, error) { return LoadWith(path, LoadOptions{}) }
+
+// load opens the checkpoint at path and builds its Model over the mapped
+// weights (Load without the layout rule).
+func load(path string) (*Model, error) {
 	dir := path
 	if st, err := os.Stat(path); err != nil {
 		return nil, fmt.Errorf("transformer: %w", err)
@@ -48,14 +62,16 @@ func Load(path string) (*Model, error) {
 
 // matrix is a read-only [rows, cols] weight kept in its file dtype: exactly
 // one of f32 and u16 is set, and both alias the checkpoint's memory; or,
-// once quantised (quant.go), q8 alone is set and dtype is the file's.
+// once quantised (quant.go), q8 alone is set and dtype is the file's; or,
+// once tiled (quant.go), f16t alone is set and dtype is F16.
 type matrix struct {
 	name       string
 	rows, cols int
 	dtype      weights.DType
-	f32        []float32         // [rows×cols] when dtype is F32
-	u16        []uint16          // [rows×cols] binary16 or bfloat16 bits otherwise
-	q8         *kernels.Q8Matrix // [rows, cols] 8-bit copy (LoadOptions.Quantize)
+	f32        []float32          // [rows×cols] when dtype is F32
+	u16        []uint16           // [rows×cols] binary16 or bfloat16 bits otherwise
+	q8         *kernels.Q8Matrix  // [rows, cols] 8-bit copy (LoadOptions.Quantize)
+	f16t       *kernels.F16Matrix // [rows, cols] tiled binary16 copy (LoadOptions.Layout)
 }
 
 // mulT sets y[t×rows] = x[t×cols] · wᵀ, a linear layer without bias.
@@ -63,6 +79,10 @@ func (w *matrix) mulT(y, x []float32, t int) {
 	y, x = y[:t*w.rows], x[:t*w.cols]
 	if w.q8 != nil {
 		kernels.MatMulNTQ8(y, x, w.q8, t)
+		return
+	}
+	if w.f16t != nil {
+		kernels.MatMulNTF16Matrix(y, x, w.f16t, t)
 		return
 	}
 	switch w.dtype {
@@ -80,6 +100,10 @@ func (w *matrix) mulT(y, x []float32, t int) {
 func (w *matrix) row(dst []float32, r int) {
 	if w.q8 != nil {
 		w.q8.Row(dst, r)
+		return
+	}
+	if w.f16t != nil {
+		w.f16t.RowFloat32(dst, r)
 		return
 	}
 	lo, hi := r*w.cols, (r+1)*w.cols

@@ -345,6 +345,8 @@ func product(w *matrix, y, x []float32, t int) (p kernels.Product, ok bool) {
 	p = kernels.Product{C: y[:t*w.rows], A: x[:t*w.cols], M: t, N: w.rows, K: w.cols}
 	n := w.rows * w.cols
 	switch {
+	case w.f16t != nil:
+		p.F16M = w.f16t
 	case w.dtype == weights.F16 && len(w.u16) == n:
 		p.F16 = w.u16
 	case w.dtype == weights.BF16 && len(w.u16) == n:

@@ -128,8 +128,15 @@ func randomTensorInto(data []byte, name string, shape []int, dt DType, seed uint
 // NewRandom builds a model of configuration c whose weights are
 // deterministic random values stored as dt, held in memory: for benchmarks
 // and tests of models whose checkpoints are not at hand. Q8 quantises the
-// f16 weights of the same seed.
+// f16 weights of the same seed. F16 linear weights are kept in tiles
+// (LayoutAuto, as Load: when they total at most TileLimit), reordered in
+// place.
 func NewRandom(c Config, dt DType, seed uint64) (*Model, error) {
+	return newRandom(c, dt, seed, LayoutAuto)
+}
+
+// newRandom is NewRandom with the layout of fp16 linear weights.
+func newRandom(c Config, dt DType, seed uint64, layout Layout) (*Model, error) {
 	if err := c.Validate(); err != nil {
 		return nil, err
 	}
@@ -167,7 +174,13 @@ func NewRandom(c Config, dt DType, seed uint64) (*Model, error) {
 		randomTensorInto(data, n, shapes[n], dt, seed)
 		src[n] = &weights.Tensor{Name: n, DType: wdt, Shape: shapes[n], Data: data, File: "memory"}
 	}
-	return NewModel(c, src)
+	m, err := NewModel(c, src)
+	if err != nil {
+		return nil, err
+	}
+	// fp16 weights are reordered into tiles where they are (no second copy).
+	m.tileF16(layout, true)
+	return m, nil
 }
 
 // hugePageAlign is the alignment of NewRandom's weights (a huge page).

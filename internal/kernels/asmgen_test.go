@@ -23,6 +23,7 @@ func TestAsmUpToDate(t *testing.T) {
 	for _, c := range []struct{ gen, asm string }{
 		{"asmgen.go", "kernels_amd64.s"},
 		{"q8asmgen.go", "q8_amd64.s"},
+		{"f16asmgen.go", "f16_amd64.s"},
 	} {
 		t.Run(c.asm, func(t *testing.T) {
 			dir := t.TempDir()

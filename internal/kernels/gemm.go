@@ -2,6 +2,7 @@ package kernels
 
 import (
 	"fmt"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -101,12 +102,14 @@ type gemmJob struct {
 	c, a []float32
 	bf   []float32
 	bh   []uint16
+	bt   *F16Matrix // B in tiles (kind bF16), instead of bh
 	kind bKind
 	isa  isaKind
 
 	m, n, k    int
 	gemv, pack bool
 	stream     bool // m ≤ streamRows: one pass over B (gemvUnit)
+	direct     bool // bt read in place by the AVX-512 tile kernels (tilesIn)
 	mr, nr     int
 	kc, nc, mu int
 	nI, units  int
@@ -119,15 +122,17 @@ var jobPool = sync.Pool{New: func() any { return new(gemmJob) }}
 
 // scratch is one participant's working memory, pooled.
 type scratch struct {
-	panel []float32   // a 16-bit B block converted to float32, nc×kc
-	tmp   [32]float32 // one edge tile
+	panel   []float32   // a 16-bit B block converted to float32, nc×kc
+	panel16 []uint16    // a block of a tiled B in row-major order, nc×kc
+	tmp     [32]float32 // one edge tile
 }
 
 var scratchPool = sync.Pool{New: func() any { return new(scratch) }}
 
 // matmul is the common driver of the MatMulNT family; exactly one of bf,
-// bh is used, according to kind. Shapes have been checked.
-func matmul(c, a, bf []float32, bh []uint16, kind bKind, m, n, k int) {
+// bh and bt is used, according to kind (bt, when not nil, for bF16).
+// Shapes have been checked.
+func matmul(c, a, bf []float32, bh []uint16, bt *F16Matrix, kind bKind, m, n, k int) {
 	if m == 0 || n == 0 {
 		return
 	}
@@ -136,14 +141,14 @@ func matmul(c, a, bf []float32, bh []uint16, kind bKind, m, n, k int) {
 		return
 	}
 	g := jobPool.Get().(*gemmJob)
-	g.c, g.a, g.bf, g.bh, g.kind = c, a, bf, bh, kind
+	g.c, g.a, g.bf, g.bh, g.bt, g.kind = c, a, bf, bh, bt, kind
 	g.m, g.n, g.k = m, n, k
 	g.isa = activeISA
 	t := Threads()
 	g.plan(t)
 	g.next.Store(0)
 	runShared(g, min(t, g.units), &g.wg)
-	g.c, g.a, g.bf, g.bh = nil, nil, nil, nil
+	g.c, g.a, g.bf, g.bh, g.bt = nil, nil, nil, nil, nil
 	jobPool.Put(g)
 }
 
@@ -158,6 +163,15 @@ func (g *gemmJob) plan(t int) {
 	// each block once into a float32 panel at every m tried (4 to 256).
 	// Only the pure-Go path converts blocks first.
 	g.pack = g.kind != bF32 && g.isa == isaGeneric
+	// A tiled B is read in place by the AVX-512 tile kernels (bands of up
+	// to 4 rows of A over runs of tiles, all of k at a time); on the other
+	// paths each block of it is copied to row-major order (a float32 panel
+	// on the pure-Go path, else a binary16 one) for the kernels above. The
+	// arithmetic is the same.
+	g.direct = g.bt != nil && g.isa == isaAVX512
+	if g.direct {
+		g.mr, g.nr = 4, F16Rows
+	}
 	g.nI, g.mu = 1, m
 	// The k blocking depends on k alone, so that the summation order of an
 	// output does not depend on m, n or the thread count.
@@ -177,6 +191,7 @@ func (g *gemmJob) plan(t int) {
 		if g.kind != bF32 {
 			elt = 2
 		}
+		// (Units of whole tiles for the tile kernels: g.nr is F16Rows.)
 		g.nc = roundUp(max(g.nr, min(256, n/(4*t), gemvUnitBytes/(elt*k))), g.nr)
 		if g.pack {
 			g.nc = roundUp(max(g.nr, min(g.nc, blockBytes/(4*g.kc))), g.nr)
@@ -189,6 +204,9 @@ func (g *gemmJob) plan(t int) {
 		elt = 2
 	}
 	g.nc = max(g.nr, blockBytes/(elt*g.kc)/g.nr*g.nr)
+	if g.direct {
+		g.nc = max(g.nr, blockBytes/(2*k)/g.nr*g.nr) // all of k in a block
+	}
 	// Enough units for dynamic balance across t participants: shrink the
 	// B blocks, then split m.
 	if want := 3 * t; ceilDiv(n, g.nc) < want {
@@ -238,8 +256,8 @@ func (g *gemmJob) run(id int) {
 }
 
 // streams reports whether the product streams B through the prefetching
-// kernels (gemvUnit).
-func (g *gemmJob) streams() bool { return g.stream && !g.pack }
+// kernels or the tile kernels (gemvUnit).
+func (g *gemmJob) streams() bool { return g.stream && !g.pack && (g.bt == nil || g.direct) }
 
 // rowAddr returns the address of row j of B, as an integer: prefetch
 // addresses are hints that may run past the end of B, so they are never
@@ -251,8 +269,14 @@ func (g *gemmJob) rowAddr(j int) uintptr {
 	return uintptr(unsafe.Pointer(&g.bh[j*g.k]))
 }
 
-// unitAddr returns the address of the first row of B that unit u reads.
-func (g *gemmJob) unitAddr(u int) uintptr { return g.rowAddr(u * g.nc) }
+// unitAddr returns the address of the first row of B that unit u reads,
+// or 0 for a tiled B (read in order: the hardware prefetcher follows it).
+func (g *gemmJob) unitAddr(u int) uintptr {
+	if g.bt != nil {
+		return 0
+	}
+	return g.rowAddr(u * g.nc)
+}
 
 // gemvUnit computes unit u of a streaming product tile by tile (every row
 // band and k block of a tile of B's rows before the next: the same sums as
@@ -260,6 +284,10 @@ func (g *gemmJob) unitAddr(u int) uintptr { return g.rowAddr(u * g.nc) }
 // next tile's rows, or those at next (the participant's next unit, or 0)
 // after the last tile.
 func (g *gemmJob) gemvUnit(u int, next uintptr, s *scratch) {
+	if g.bt != nil {
+		g.gemvTiles(u, s)
+		return
+	}
 	j0, j1 := u*g.nc, min(g.n, (u+1)*g.nc)
 	elt := elemSize(g.kind)
 	// Prefetch at least pfAhead bytes ahead: d tiles (short rows, such as
@@ -320,10 +348,16 @@ func (g *gemmJob) unit(u int, s *scratch) {
 	jb, ib := u/g.nI, u%g.nI
 	j0, j1 := jb*g.nc, min(g.n, (jb+1)*g.nc)
 	i0, i1 := ib*g.mu, min(g.m, (ib+1)*g.mu)
+	if g.direct {
+		g.tilesIn(s, i0, i1, j0, j1)
+		return
+	}
 	k := g.k
 	for k0 := 0; k0 < k; k0 += g.kc {
 		kl := min(g.kc, k-k0)
-		if g.pack {
+		if g.bt != nil {
+			g.packTiles(s, j0, j1, k0, kl)
+		} else if g.pack {
 			for j := j0; j < j1; j++ {
 				o := (j - j0) * kl
 				convertRow(g.kind, s.panel[o:o+kl], g.bh[j*k+k0:j*k+k0+kl])
@@ -332,7 +366,7 @@ func (g *gemmJob) unit(u int, s *scratch) {
 		for i := i0; i < i1; i += g.mr {
 			mr := min(g.mr, i1-i)
 			j := j0
-			if nt := (j1 - j0) / g.nr; mr == g.mr && nt > 0 && !g.pack && g.tiles(i, j0, k0, kl, nt) {
+			if nt := (j1 - j0) / g.nr; mr == g.mr && nt > 0 && !g.pack && g.tiles(s, i, j0, k0, kl, nt) {
 				j += nt * g.nr
 			}
 			for ; j < j1; j += g.nr {
@@ -345,8 +379,12 @@ func (g *gemmJob) unit(u int, s *scratch) {
 // tiles computes the nt whole tiles of C from (i, j0) on over k0 ≤ p <
 // k0+kl with one call of the multi-tile kernel (the same arithmetic as nt
 // calls of tile), reporting false when the instruction set has none.
-func (g *gemmJob) tiles(i, j0, k0, kl, nt int) bool {
+func (g *gemmJob) tiles(s *scratch, i, j0, k0, kl, nt int) bool {
 	k := g.k
+	if g.bt != nil {
+		// The block's rows in s.panel16, kl apart (already in cache).
+		return runTileLoop(g.isa, bF16, g.mr, &g.a[i*k+k0], k, nil, &s.panel16[0], kl, kl, &g.c[i*g.n+j0], g.n, k0 > 0, nt, uintptr(unsafe.Pointer(&s.panel16[0])))
+	}
 	next := j0 + g.nr
 	if next >= g.n {
 		next = j0
@@ -382,6 +420,10 @@ func (g *gemmJob) tile(s *scratch, i, mr, j, nr, j0, k0, kl int, pf uintptr) {
 		kind = bF32
 		for q := 0; q < g.nr; q++ {
 			r.bf[q] = &s.panel[(j-j0+min(q, nr-1))*kl]
+		}
+	case g.bt != nil:
+		for q := 0; q < g.nr; q++ {
+			r.bh[q] = &s.panel16[(j-j0+min(q, nr-1))*kl]
 		}
 	case kind == bF32:
 		for q := 0; q < g.nr; q++ {
@@ -431,6 +473,7 @@ type Product struct {
 	C, A      []float32
 	B32       []float32
 	F16, BF16 []uint16
+	F16M      *F16Matrix // binary16 in tiles (N and K must be its shape)
 	M, N, K   int
 }
 
@@ -466,7 +509,14 @@ func MatMulNTBatch(ps ...Product) {
 	for i := range ps {
 		pr := &ps[i]
 		g := &b.jobs[b.n]
+		g.bt = nil
 		switch {
+		case pr.F16M != nil:
+			if pr.N != pr.F16M.rows || pr.K != pr.F16M.cols {
+				panic(fmt.Sprintf("kernels.MatMulNTBatch: N=%d K=%d for a %d×%d F16Matrix", pr.N, pr.K, pr.F16M.rows, pr.F16M.cols))
+			}
+			checkShapes("MatMulNTBatch", len(pr.C), len(pr.A), pr.N*pr.K, pr.M, pr.N, pr.K)
+			g.bf, g.bh, g.bt, g.kind = nil, nil, pr.F16M, bF16
 		case pr.B32 != nil:
 			checkShapes("MatMulNTBatch", len(pr.C), len(pr.A), len(pr.B32), pr.M, pr.N, pr.K)
 			g.bf, g.bh, g.kind = pr.B32, nil, bF32
@@ -498,11 +548,12 @@ func MatMulNTBatch(ps ...Product) {
 		b.next.Store(0)
 		runShared(b, min(t, b.start[b.n]), &b.wg)
 	}
-	for j := range b.jobs[:b.n] {
+	for j := range b.jobs {
 		g := &b.jobs[j]
-		g.c, g.a, g.bf, g.bh = nil, nil, nil, nil
+		g.c, g.a, g.bf, g.bh, g.bt = nil, nil, nil, nil, nil
 	}
 	batchPool.Put(b)
+	runtime.KeepAlive(ps) // an F16Matrix's memory may be unmapped once it is unreachable
 }
 
 // run is one participant's loop over the units of all the products.
