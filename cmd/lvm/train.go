@@ -41,6 +41,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("checkpoint-every", 500, "steps between checkpoints")
 	seed := fs.Uint64("seed", 0, "initialisation seed")
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
+	until := fs.Int("until", 0, "stop and checkpoint after step `N` (< --steps); the schedule still spans --steps, and --resume continues it exactly")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm train --data FILE.jsonl --config NAME|PATH --out DIR --steps N [flags]")
 		fs.PrintDefaults()
@@ -48,9 +49,9 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *data == "" || *out == "" || *steps <= 0 || (*cfgArg == "" && !*resume) || fs.NArg() != 0 {
+	if *data == "" || *out == "" || *steps <= 0 || (*cfgArg == "" && !*resume) || *until < 0 || *until > *steps || fs.NArg() != 0 {
 		fs.Usage()
-		return fmt.Errorf("%w: need --data, --out, --steps and --config (or --resume)", errUsage)
+		return fmt.Errorf("%w: need --data, --out, --steps and --config (or --resume), and --until ≤ --steps", errUsage)
 	}
 	kernels.SetThreads(*threads)
 	var tm *transformer.TrainModel
@@ -77,9 +78,18 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	}
 	optPath := filepath.Join(*out, "optimizer.safetensors")
 	var tr *transformer.Trainer
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	ctx, stopAt := context.WithCancel(ctx)
+	defer stopAt()
+	var last float64
 	opts.Progress = func(p transformer.TrainProgress) {
 		fmt.Fprintf(stderr, "step %d/%d  loss %.4f  grad-norm %.3f  lr %.3g  %.0f tok/s  left %s\n",
 			p.Step, p.Steps, p.Loss, p.GradNorm, p.LR, p.TokensPerS, p.Left.Round(1e9))
+		last = p.Loss
+		if *until > 0 && p.Step >= *until {
+			stopAt()
+		}
 	}
 	opts.Checkpoint = func(step int) error {
 		if err := tm.Save(*out); err != nil {
@@ -98,9 +108,14 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Opt.Steps())
 	}
 	fmt.Fprintf(stderr, "model: %s; data: %d sentences, %d tokens\n", tm.Config(), src.sentences, len(src.stream))
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
-	defer stop()
 	loss, err := tr.Run(ctx, src)
+	if *until > 0 && tr.Opt.Steps() >= *until && errors.Is(err, context.Canceled) {
+		if err := opts.Checkpoint(tr.Opt.Steps()); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "stopped after step %d of %d (--until), loss %.4f, checkpoint in %s\n", tr.Opt.Steps(), *steps, last, *out)
+		return nil
+	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "interrupted: saving the checkpoint")
 		if err := opts.Checkpoint(tr.Opt.Steps()); err != nil {
