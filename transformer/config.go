@@ -11,7 +11,7 @@ import (
 // Config is the architecture of a LLaMA model, as read from a Hugging Face
 // config.json (LlamaConfig). Zero-valued optional fields get the Hugging
 // Face defaults in ParseConfig; a Config built by hand should be passed
-// through Validate (NewModel does so).
+// through Validate (Load does so).
 type Config struct {
 	VocabSize         int     // V, vocab_size
 	HiddenSize        int     // D, hidden_size

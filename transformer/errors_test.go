@@ -17,7 +17,7 @@ func tinyConfig() Config {
 
 func tinyModel(t *testing.T) *Model {
 	t.Helper()
-	m, err := NewModel(tinyConfig(), randomSource(tinyConfig(), weights.F16, 3))
+	m, err := newModel(tinyConfig(), randomSource(tinyConfig(), weights.F16, 3))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -153,7 +153,7 @@ func TestLoadErrors(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			src := randomSource(c, weights.F16, 1)
 			tc.edit(src)
-			_, err := NewModel(c, src)
+			_, err := newModel(c, src)
 			if err == nil || !strings.Contains(err.Error(), tc.message) {
 				t.Fatalf("error %v, want one naming %q", err, tc.message)
 			}
@@ -161,8 +161,8 @@ func TestLoadErrors(t *testing.T) {
 	}
 	bad := tinyConfig()
 	bad.NumKVHeads = 3
-	if _, err := NewModel(bad, randomSource(c, weights.F16, 1)); err == nil {
-		t.Error("NewModel with an invalid config: no error")
+	if _, err := newModel(bad, randomSource(c, weights.F16, 1)); err == nil {
+		t.Error("newModel with an invalid config: no error")
 	}
 	if _, err := Load(t.TempDir()); err == nil || !strings.Contains(err.Error(), "config.json") {
 		t.Errorf("Load of an empty directory: %v", err)

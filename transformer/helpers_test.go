@@ -63,7 +63,7 @@ func loadGoldenModel(t testing.TB) *Model {
 	return m
 }
 
-// memSource is an in-memory TensorSource.
+// memSource is an in-memory tensorSource.
 type memSource map[string]*weights.Tensor
 
 func (s memSource) Tensor(name string) (*weights.Tensor, error) {

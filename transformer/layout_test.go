@@ -11,7 +11,7 @@ import (
 // golden fp16 checkpoint (LayoutAuto) and closes it, LayoutStored keeps it
 // mapped, and the two give the same logits bit for bit in prefill, decode
 // and DecodeBatch; NewRandom tiles in place (and declines shapes that need
-// padding by copying), NewModelWith follows its options, and f32 models
+// padding by copying), newModelWith follows its options, and f32 models
 // are left as they are.
 func TestLayouts(t *testing.T) {
 	g := readGolden(t)
@@ -70,7 +70,7 @@ func TestLayouts(t *testing.T) {
 		}
 	}
 
-	// NewRandom and NewModelWith of the same fp16 weights: tiled in place
+	// NewRandom and newModelWith of the same fp16 weights: tiled in place
 	// (dimensions of multiples of 4 and 32) or copied (a vocabulary of 301
 	// rows), tied or not, always the same logits as the stored weights.
 	for _, c := range []struct {
@@ -92,11 +92,11 @@ func TestLayouts(t *testing.T) {
 			}
 			src[n] = &weights.Tensor{Name: n, DType: weights.F16, Shape: shape, Data: data, File: "memory"}
 		}
-		ms, err := NewModelWith(cfg, src, LoadOptions{Layout: LayoutStored})
+		ms, err := newModelWith(cfg, src, LoadOptions{Layout: LayoutStored})
 		if err != nil {
 			t.Fatal(err)
 		}
-		mt, err := NewModelWith(cfg, src, LoadOptions{Layout: LayoutTiled})
+		mt, err := newModelWith(cfg, src, LoadOptions{Layout: LayoutTiled})
 		if err != nil {
 			t.Fatal(err)
 		}

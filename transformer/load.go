@@ -10,10 +10,10 @@ import (
 	"github.com/lvm-go/lvm/internal/weights"
 )
 
-// TensorSource is where NewModel looks weights up by their Hugging Face
+// tensorSource is where newModel looks weights up by their Hugging Face
 // name; *weights.Set is one. The tensors' Data must stay valid and
 // unmodified for the life of the Model.
-type TensorSource interface {
+type tensorSource interface {
 	Tensor(name string) (*weights.Tensor, error)
 }
 
@@ -51,7 +51,7 @@ func load(path string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transformer: %w", err)
 	}
-	m, err := NewModel(cfg, set)
+	m, err := newModel(cfg, set)
 	if err != nil {
 		set.Close()
 		return nil, err
@@ -119,7 +119,7 @@ func (w *matrix) row(dst []float32, r int) {
 
 // loader looks tensors up by name and checks their dtype and shape.
 type loader struct {
-	src TensorSource
+	src tensorSource
 	err error // first error; later lookups are skipped
 }
 
@@ -205,7 +205,7 @@ func sameShape(a, b []int) bool {
 
 // loadWeights looks up every tensor of a LlamaForCausalLM with config c,
 // checking names and shapes; the first problem is returned.
-func loadWeights(c Config, src TensorSource) (modelWeights, error) {
+func loadWeights(c Config, src tensorSource) (modelWeights, error) {
 	ld := &loader{src: src}
 	d, i, v := c.HiddenSize, c.IntermediateSize, c.VocabSize
 	q, kv := c.NumHeads*c.HeadDim, c.NumKVHeads*c.HeadDim

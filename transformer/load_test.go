@@ -108,7 +108,7 @@ func TestLoadFormats(t *testing.T) {
 	toks := []int{3, 14, 15, 9, 26, 5, 35, 8, 9, 7}
 	for _, dt := range []weights.DType{weights.F16, weights.BF16, weights.F32} {
 		src := randomSource(c, dt, 11)
-		mem, err := NewModel(c, src)
+		mem, err := newModel(c, src)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -29,5 +29,5 @@ func LoadFS(fsys fs.FS, dir string) (*Model, error) {
 	if err != nil {
 		return nil, fmt.Errorf("transformer: %w", err)
 	}
-	return NewModel(cfg, set)
+	return newModel(cfg, set)
 }

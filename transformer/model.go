@@ -34,24 +34,24 @@ type modelWeights struct {
 	lmHead matrix         // [V, D] lm_head.weight (aliases embed when tied)
 }
 
-// Model is a loaded LLaMA causal language model. It is immutable after
-// NewModel/Load and safe for concurrent use; each sequence keeps its own
-// State.
+// Model is a loaded LLaMA causal language model. It is immutable once
+// built (Load, LoadFS, NewRandom) and safe for concurrent use; each
+// sequence keeps its own State.
 type Model struct {
 	cfg Config
 	w   modelWeights
-	set *weights.Set // owned checkpoint, closed by Close (nil from NewModel)
+	set *weights.Set // owned checkpoint, closed by Close (nil from newModel)
 
 	// RoPE tables [MaxPositions × hd/2]: cos/sin of pos·θ^(−2i/hd), computed
 	// in float32 as Hugging Face does (the full tables are cat(f, f)).
 	cos, sin []float32
 }
 
-// NewModel builds a Model of configuration cfg from the tensors of src,
+// newModel builds a Model of configuration cfg from the tensors of src,
 // checking every expected tensor's name, dtype and shape. The model keeps
 // views of the tensors' data (no copy of the matrices); it does not take
 // ownership of src.
-func NewModel(cfg Config, src TensorSource) (*Model, error) {
+func newModel(cfg Config, src tensorSource) (*Model, error) {
 	cfg = cfg.withDefaults()
 	if err := cfg.Validate(); err != nil {
 		return nil, err
@@ -69,8 +69,9 @@ func NewModel(cfg Config, src TensorSource) (*Model, error) {
 func (m *Model) Config() Config { return m.cfg }
 
 // Close releases the checkpoint opened by Load. The model and every state
-// made from it must not be used afterwards. It is a no-op for a model from
-// NewModel.
+// made from it must not be used afterwards. It is a no-op for a model
+// that holds no open checkpoint (LoadFS, NewRandom, or one that LoadWith
+// copied into memory).
 func (m *Model) Close() error {
 	if m.set == nil {
 		return nil

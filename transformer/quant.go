@@ -11,8 +11,8 @@ import (
 
 // Q8 stores the linear weights in 8 bits: blocks of 32 int8 values with one
 // binary16 scale each (llama.cpp's Q8_0 format, 1.0625 bytes per weight),
-// made at load time from f32, f16 or bf16 weights by LoadWith, NewModelWith
-// or NewRandom. The embedding table keeps its file dtype (one row is read
+// made at load time from f32, f16 or bf16 weights by LoadWith or
+// NewRandom. The embedding table keeps its file dtype (one row is read
 // per token) and the norms stay float32. Each product also rounds its
 // activations to 8 bits per block of 32 and sums exact integer block
 // products (kernels.MatMulNTQ8): on the golden fixture the perplexity moves
@@ -49,7 +49,7 @@ const (
 	// applies only when every linear weight is binary16.
 	LayoutTiled
 	// LayoutStored keeps the weights as stored: views of the checkpoint
-	// (memory-mapped by Load) or of the tensors given to NewModelWith.
+	// (memory-mapped by Load) or of the tensors given to newModelWith.
 	LayoutStored
 )
 
@@ -98,15 +98,15 @@ func LoadWith(path string, opts LoadOptions) (*Model, error) {
 	return m, nil
 }
 
-// NewModelWith is NewModel with options. With Quantize: Q8 the model keeps
+// newModelWith is newModel with options. With Quantize: Q8 the model keeps
 // 8-bit copies of the linear weights and a copy of the embedding table, and
 // no longer refers to src's data; so does a model whose fp16 linear weights
 // Layout copies into tiles (LayoutAuto: when they total at most TileLimit).
-func NewModelWith(cfg Config, src TensorSource, opts LoadOptions) (*Model, error) {
+func newModelWith(cfg Config, src tensorSource, opts LoadOptions) (*Model, error) {
 	if err := opts.check(); err != nil {
 		return nil, err
 	}
-	m, err := NewModel(cfg, src)
+	m, err := newModel(cfg, src)
 	if err != nil {
 		return nil, err
 	}

@@ -182,15 +182,15 @@ func TestQ8Consistency(t *testing.T) {
 	}
 }
 
-// TestQ8Options checks LoadWith, NewModelWith and NewRandom with Q8: the
+// TestQ8Options checks LoadWith, newModelWith and NewRandom with Q8: the
 // checkpoint is released, the weights shrink to about 34/32 bytes per
 // linear weight, bad options and unquantisable weights are errors.
 func TestQ8Options(t *testing.T) {
 	if _, err := LoadWith(goldenDir, LoadOptions{Quantize: "q4"}); err == nil || !strings.Contains(err.Error(), `"q4"`) {
 		t.Errorf("LoadWith q4: error %v, want one naming q4", err)
 	}
-	if _, err := NewModelWith(Config{}, memSource{}, LoadOptions{Quantize: F16}); err == nil {
-		t.Error("NewModelWith Quantize f16: no error")
+	if _, err := newModelWith(Config{}, memSource{}, LoadOptions{Quantize: F16}); err == nil {
+		t.Error("newModelWith Quantize f16: no error")
 	}
 	m16 := loadGoldenModel(t)
 	m8 := loadGoldenQ8(t)
@@ -208,7 +208,7 @@ func TestQ8Options(t *testing.T) {
 		t.Errorf("q8/fp16 weight bytes %.3f, want 0.5–0.8", r)
 	}
 
-	// A tiny random config: NewRandom and NewModelWith agree, and the
+	// A tiny random config: NewRandom and newModelWith agree, and the
 	// WeightBytes of a model with whole blocks is 34/32 per linear weight.
 	cfg := Config{HiddenSize: 512, IntermediateSize: 1024, NumLayers: 2, NumHeads: 4, NumKVHeads: 4, HeadDim: 128,
 		VocabSize: 300, MaxPositions: 64, RMSNormEps: 1e-6, RopeTheta: 10000}
@@ -224,7 +224,7 @@ func TestQ8Options(t *testing.T) {
 		}
 		src[n] = &weights.Tensor{Name: n, DType: weights.F16, Shape: shape, Data: data, File: "memory"}
 	}
-	mw, err := NewModelWith(cfg, src, LoadOptions{Quantize: Q8})
+	mw, err := newModelWith(cfg, src, LoadOptions{Quantize: Q8})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -237,7 +237,7 @@ func TestQ8Options(t *testing.T) {
 		t.Fatal(err)
 	}
 	if !equal(s1.LastLogits(), s2.LastLogits()) {
-		t.Error("NewRandom(Q8) and NewModelWith(Q8) of the same f16 weights differ")
+		t.Error("NewRandom(Q8) and newModelWith(Q8) of the same f16 weights differ")
 	}
 	// f32 and bf16 sources quantise too (row by row through float32).
 	for _, dt := range []DType{F32, BF16} {
@@ -250,7 +250,7 @@ func TestQ8Options(t *testing.T) {
 			wdt := map[DType]weights.DType{F32: weights.F32, BF16: weights.BF16}[dt]
 			srcDT[n] = &weights.Tensor{Name: n, DType: wdt, Shape: shape, Data: data, File: "memory"}
 		}
-		mq, err := NewModelWith(cfg, srcDT, LoadOptions{Quantize: Q8})
+		mq, err := newModelWith(cfg, srcDT, LoadOptions{Quantize: Q8})
 		if err != nil {
 			t.Fatalf("%s source: %v", dt, err)
 		}
@@ -275,7 +275,7 @@ func TestQ8Options(t *testing.T) {
 	bad := src["model.layers.1.mlp.up_proj.weight"]
 	bad.Data = append([]byte(nil), bad.Data...)
 	bad.Data[2*(512+7)], bad.Data[2*(512+7)+1] = 0x00, 0x7e // binary16 NaN in row 1
-	if _, err := NewModelWith(cfg, src, LoadOptions{Quantize: Q8}); err == nil || !strings.Contains(err.Error(), "model.layers.1.mlp.up_proj.weight row 1") {
+	if _, err := newModelWith(cfg, src, LoadOptions{Quantize: Q8}); err == nil || !strings.Contains(err.Error(), "model.layers.1.mlp.up_proj.weight row 1") {
 		t.Errorf("NaN weight: error %v, want one naming the tensor and row 1", err)
 	}
 }

@@ -174,7 +174,7 @@ func newRandom(c Config, dt DType, seed uint64, layout Layout) (*Model, error) {
 		randomTensorInto(data, n, shapes[n], dt, seed)
 		src[n] = &weights.Tensor{Name: n, DType: wdt, Shape: shapes[n], Data: data, File: "memory"}
 	}
-	m, err := NewModel(c, src)
+	m, err := newModel(c, src)
 	if err != nil {
 		return nil, err
 	}
@@ -186,7 +186,7 @@ func newRandom(c Config, dt DType, seed uint64, layout Layout) (*Model, error) {
 // hugePageAlign is the alignment of NewRandom's weights (a huge page).
 const hugePageAlign = 2 << 20
 
-// memorySource is an in-memory TensorSource.
+// memorySource is an in-memory tensorSource.
 type memorySource map[string]*weights.Tensor
 
 func (s memorySource) Tensor(name string) (*weights.Tensor, error) {

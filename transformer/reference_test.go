@@ -161,7 +161,7 @@ func TestAgainstReference(t *testing.T) {
 			c := base
 			tc.edit(&c)
 			src := randomSource(c, tc.dt, 42)
-			m, err := NewModel(c, src)
+			m, err := newModel(c, src)
 			if err != nil {
 				t.Fatal(err)
 			}

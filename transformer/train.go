@@ -21,7 +21,7 @@ import (
 // supported for training.
 type TrainModel struct {
 	cfg    Config
-	params []optim.Param
+	params []optim.Param // every parameter with its gradient, in a fixed order
 
 	embed, normF, lmHead param // [V,D], [D], [V,D]
 	layers               []trainLayer
@@ -126,10 +126,6 @@ func NewTrainModel(c Config, seed uint64) (*TrainModel, error) {
 // Config returns the model's configuration.
 func (tm *TrainModel) Config() Config { return tm.cfg }
 
-// Params returns every parameter with its gradient, in a fixed order; the
-// slices alias the model (the optimizer updates them in place).
-func (tm *TrainModel) Params() []optim.Param { return tm.params }
-
 // NumParams is the number of trainable values.
 func (tm *TrainModel) NumParams() int {
 	n := 0
@@ -204,8 +200,8 @@ func (tm *TrainModel) Forward(tokens, targets []int, b, t int) (float64, error) 
 }
 
 // Backward adds the gradient of the last Forward's loss to every
-// parameter's Grad (accumulating, for gradient accumulation; zero them
-// with optim.ZeroGrads between steps).
+// parameter's gradient (accumulating, for gradient accumulation; Trainer
+// zeroes them before each step).
 func (tm *TrainModel) Backward() error {
 	a := tm.act
 	if a == nil || a.tokens == nil {

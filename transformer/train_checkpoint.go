@@ -58,9 +58,9 @@ func (tm *TrainModel) Save(dir string) error {
 	return weights.WriteSafetensors(filepath.Join(dir, "model.safetensors"), ts, map[string]string{"format": "pt"})
 }
 
-// SaveOptimizer writes the AdamW state (its step and both moments of every
+// saveOptimizer writes opt's state (its step and both moments of every
 // parameter) to path as safetensors, so training can resume exactly.
-func (tm *TrainModel) SaveOptimizer(path string, opt *optim.AdamW) error {
+func (tm *TrainModel) saveOptimizer(path string, opt *optim.AdamW) error {
 	step, moments := opt.State(tm.params)
 	ts := make([]*weights.Tensor, 0, 2*len(moments))
 	for _, p := range tm.params {
@@ -105,8 +105,8 @@ func LoadTrainModel(dir string) (*TrainModel, error) {
 	return tm, nil
 }
 
-// LoadOptimizer restores an AdamW state written by SaveOptimizer.
-func (tm *TrainModel) LoadOptimizer(path string, opt *optim.AdamW) error {
+// loadOptimizer restores into opt a state written by saveOptimizer.
+func (tm *TrainModel) loadOptimizer(path string, opt *optim.AdamW) error {
 	set, err := weights.Open(path)
 	if err != nil {
 		return fmt.Errorf("transformer: %w", err)

@@ -16,7 +16,8 @@ type RowSource interface {
 	NextRow() ([]int, error)
 }
 
-// TrainOptions is the recipe of Train. Zero fields take the defaults noted.
+// TrainOptions is the recipe of a Trainer. Zero fields take the defaults
+// noted.
 type TrainOptions struct {
 	Rows        int     // B, rows per micro-batch (default 8)
 	RowLen      int     // T, input tokens per row (default: the model's max positions)
@@ -31,7 +32,8 @@ type TrainOptions struct {
 	// Progress, if set, is called after every optimizer step.
 	Progress func(TrainProgress)
 	// Checkpoint, if set, is called every CheckpointEvery steps and after
-	// the last with the model and its optimizer state ready to save.
+	// the last with the model and its optimizer state ready to save
+	// (TrainModel.Save, Trainer.SaveOptimizer).
 	Checkpoint      func(step int) error
 	CheckpointEvery int
 }
@@ -84,10 +86,12 @@ func (o *TrainOptions) defaults(c Config) error {
 // next-token cross-entropy over packed rows, AdamW (β 0.9/0.95, ε 1e-8,
 // weight decay on all parameters), global-norm clipping, warmup then cosine
 // decay, gradient accumulation. Given the same model, data and options it
-// is deterministic.
+// is deterministic, and a run resumed with LoadOptimizer continues
+// bit-identically given the rows the uninterrupted run would have seen
+// next. A Trainer is not safe for concurrent use.
 type Trainer struct {
 	Model *TrainModel
-	Opt   *optim.AdamW
+	opt   *optim.AdamW
 	opts  TrainOptions
 	sched optim.Schedule
 }
@@ -97,16 +101,25 @@ func NewTrainer(tm *TrainModel, opts TrainOptions) (*Trainer, error) {
 	if err := opts.defaults(tm.cfg); err != nil {
 		return nil, err
 	}
-	return &Trainer{Model: tm, Opt: optim.NewAdamW(opts.WeightDecay), opts: opts,
+	return &Trainer{Model: tm, opt: optim.NewAdamW(opts.WeightDecay), opts: opts,
 		sched: optim.Schedule{Peak: opts.PeakLR, End: opts.EndLR, Warmup: opts.Warmup, Total: opts.Steps}}, nil
 }
 
-// SaveOptimizer writes the optimizer state beside a checkpoint.
-func (tr *Trainer) SaveOptimizer(path string) error { return tr.Model.SaveOptimizer(path, tr.Opt) }
+// Step is the number of optimizer steps done so far, counting those of a
+// run restored by LoadOptimizer.
+func (tr *Trainer) Step() int { return tr.opt.Steps() }
 
-// LoadOptimizer restores the optimizer state (and so the step count) of an
-// interrupted run.
-func (tr *Trainer) LoadOptimizer(path string) error { return tr.Model.LoadOptimizer(path, tr.Opt) }
+// SaveOptimizer writes what resuming needs besides the model (Save) to
+// path as safetensors: the AdamW step (in the metadata) and both moments
+// of every parameter ("m.<name>", "v.<name>").
+func (tr *Trainer) SaveOptimizer(path string) error { return tr.Model.saveOptimizer(path, tr.opt) }
+
+// LoadOptimizer restores a state written by SaveOptimizer, and so the step
+// count of an interrupted run: Run then continues exactly as if it had not
+// stopped, given the rows the uninterrupted run would have seen next
+// (Step()·Accumulate·Rows rows in). The Model must be the one saved with
+// it (LoadTrainModel).
+func (tr *Trainer) LoadOptimizer(path string) error { return tr.Model.loadOptimizer(path, tr.opt) }
 
 // Run trains until opts.Steps optimizer steps are done (counting those of a
 // restored optimizer) or ctx ends, and returns the last step's loss.
@@ -114,10 +127,10 @@ func (tr *Trainer) Run(ctx context.Context, data RowSource) (float64, error) {
 	o := tr.opts
 	b, t := o.Rows, o.RowLen
 	tokens, targets := make([]int, b*t), make([]int, b*t)
-	params := tr.Model.Params()
-	start, startStep := time.Now(), tr.Opt.Steps()
+	params := tr.Model.params
+	start, startStep := time.Now(), tr.opt.Steps()
 	var loss float64
-	for step := tr.Opt.Steps(); step < o.Steps; step++ {
+	for step := startStep; step < o.Steps; step++ {
 		optim.ZeroGrads(params)
 		loss = 0
 		for a := 0; a < o.Accumulate; a++ {
@@ -157,7 +170,7 @@ func (tr *Trainer) Run(ctx context.Context, data RowSource) (float64, error) {
 		}
 		norm := optim.ClipGlobalNorm(params, o.ClipNorm)
 		lr := tr.sched.LR(step)
-		if err := tr.Opt.Step(params, lr); err != nil {
+		if err := tr.opt.Step(params, lr); err != nil {
 			return loss, err
 		}
 		done := step + 1

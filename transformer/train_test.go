@@ -152,7 +152,7 @@ func TestTrainModelGradient(t *testing.T) {
 	// Larger weights than the 0.02 init, so the loss depends measurably on
 	// every parameter.
 	r := rand.New(rand.NewPCG(12, 13))
-	for _, p := range tm.Params() {
+	for _, p := range tm.params {
 		for i := range p.Value {
 			p.Value[i] += float32(r.NormFloat64() * 0.3)
 		}
@@ -172,15 +172,15 @@ func TestTrainModelGradient(t *testing.T) {
 		return l
 	}
 	f()
-	optim.ZeroGrads(tm.Params())
+	optim.ZeroGrads(tm.params)
 	if err := tm.Backward(); err != nil {
 		t.Fatal(err)
 	}
 	grads := map[string][]float32{}
-	for _, p := range tm.Params() {
+	for _, p := range tm.params {
 		grads[p.Name] = append([]float32(nil), p.Grad...)
 	}
-	for _, p := range tm.Params() {
+	for _, p := range tm.params {
 		fdCheck(t, p.Name, p.Value, grads[p.Name], f, 12, 2e-3, 2e-3, 3e-2)
 	}
 }
@@ -194,7 +194,7 @@ func TestTrainModelMatchesInference(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := rand.New(rand.NewPCG(14, 15))
-	for _, p := range tm.Params() {
+	for _, p := range tm.params {
 		for i := range p.Value {
 			p.Value[i] += float32(r.NormFloat64() * 0.3)
 		}
@@ -206,10 +206,10 @@ func TestTrainModelMatchesInference(t *testing.T) {
 	}
 	probs := append([]float32(nil), tm.act.logits...)
 	src := memorySource{}
-	for _, p := range tm.Params() {
+	for _, p := range tm.params {
 		src[p.Name] = encode(p.Name, 1, ParamShapes(tm.cfg)[p.Name], p.Value)
 	}
-	m, err := NewModel(tm.cfg, src)
+	m, err := newModel(tm.cfg, src)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -260,10 +260,10 @@ func TestTrainingLearns(t *testing.T) {
 			first = loss
 		}
 		last = loss
-		optim.ZeroGrads(tm.Params())
+		optim.ZeroGrads(tm.params)
 		tm.Backward()
-		optim.ClipGlobalNorm(tm.Params(), 1)
-		opt.Step(tm.Params(), 1e-2)
+		optim.ClipGlobalNorm(tm.params, 1)
+		opt.Step(tm.params, 1e-2)
 	}
 	t.Logf("loss %.3f → %.3f after 150 steps", first, last)
 	if last > first/4 {
@@ -287,16 +287,16 @@ func TestTrainCheckpointRoundTrip(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		optim.ZeroGrads(tm.Params())
+		optim.ZeroGrads(tm.params)
 		tm.Backward()
-		opt.Step(tm.Params(), 1e-2)
+		opt.Step(tm.params, 1e-2)
 		return loss
 	}
 	step(tm, opt)
 	if err := tm.Save(dir); err != nil {
 		t.Fatal(err)
 	}
-	if err := tm.SaveOptimizer(filepath.Join(dir, "optimizer.safetensors"), opt); err != nil {
+	if err := tm.saveOptimizer(filepath.Join(dir, "optimizer.safetensors"), opt); err != nil {
 		t.Fatal(err)
 	}
 	tm2, err := LoadTrainModel(dir)
@@ -304,7 +304,7 @@ func TestTrainCheckpointRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 	opt2 := optim.NewAdamW(0.1)
-	if err := tm2.LoadOptimizer(filepath.Join(dir, "optimizer.safetensors"), opt2); err != nil {
+	if err := tm2.loadOptimizer(filepath.Join(dir, "optimizer.safetensors"), opt2); err != nil {
 		t.Fatal(err)
 	}
 	for i := 0; i < 3; i++ {
@@ -357,6 +357,9 @@ func TestTrainerRun(t *testing.T) {
 			if err := tr.LoadOptimizer(filepath.Join(resumeFrom, "optimizer.safetensors")); err != nil {
 				t.Fatal(err)
 			}
+			if got := tr.Step(); got != 30 {
+				t.Fatalf("Step after LoadOptimizer = %d, want 30", got)
+			}
 		} else {
 			// Checkpoint at step 30, as an interrupted run would have.
 			tr.opts.CheckpointEvery = 30
@@ -372,12 +375,15 @@ func TestTrainerRun(t *testing.T) {
 		}
 		var last TrainProgress
 		tr.opts.Progress = func(p TrainProgress) { last = p }
-		loss, err := tr.Run(t.Context(), &cycleRows{seq: seq, t: 8, i: 4 * tr.Opt.Steps()})
+		loss, err := tr.Run(t.Context(), &cycleRows{seq: seq, t: 8, i: 4 * tr.Step()})
 		if err != nil {
 			t.Fatal(err)
 		}
 		if last.Step != 60 || last.TokensPerS <= 0 {
 			t.Errorf("last progress %+v", last)
+		}
+		if tr.Step() != 60 {
+			t.Errorf("Step after Run = %d, want 60", tr.Step())
 		}
 		return loss
 	}

@@ -104,21 +104,21 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 		if err := tr.LoadOptimizer(optPath); err != nil {
 			return err
 		}
-		src.skip(tr.Opt.Steps() * opts.Rows * opts.Accumulate)
-		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Opt.Steps())
+		src.skip(tr.Step() * opts.Rows * opts.Accumulate)
+		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Step())
 	}
 	fmt.Fprintf(stderr, "model: %s; data: %d sentences, %d tokens\n", tm.Config(), src.sentences, len(src.stream))
 	loss, err := tr.Run(ctx, src)
-	if *until > 0 && tr.Opt.Steps() >= *until && errors.Is(err, context.Canceled) {
-		if err := opts.Checkpoint(tr.Opt.Steps()); err != nil {
+	if *until > 0 && tr.Step() >= *until && errors.Is(err, context.Canceled) {
+		if err := opts.Checkpoint(tr.Step()); err != nil {
 			return err
 		}
-		fmt.Fprintf(stdout, "stopped after step %d of %d (--until), loss %.4f, checkpoint in %s\n", tr.Opt.Steps(), *steps, last, *out)
+		fmt.Fprintf(stdout, "stopped after step %d of %d (--until), loss %.4f, checkpoint in %s\n", tr.Step(), *steps, last, *out)
 		return nil
 	}
 	if errors.Is(err, context.Canceled) {
 		fmt.Fprintln(stderr, "interrupted: saving the checkpoint")
-		if err := opts.Checkpoint(tr.Opt.Steps()); err != nil {
+		if err := opts.Checkpoint(tr.Step()); err != nil {
 			return err
 		}
 		return context.Canceled
