@@ -4,11 +4,13 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"math"
 	"os"
 	"os/signal"
 	"strings"
 
 	"github.com/lvm-go/lvm/internal/kernels"
+	"github.com/lvm-go/lvm/sentence"
 	"github.com/lvm-go/lvm/tokenizer"
 	"github.com/lvm-go/lvm/transformer"
 )
@@ -29,10 +31,13 @@ func runPerplexity(args []string, stdout, stderr io.Writer) error {
 	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer `DIR`: image mode, --prompt and --target then take image files")
 	promptPath := fs.String("prompt", "", "`FILE` of prompt token ids: JSON arrays, one per line, concatenated in order (image mode: IMG...)")
 	targetPath := fs.String("target", "", "`FILE` of target token ids, same format (image mode: IMG...)")
+	dataPath := fs.String("data", "", "data mode: `FILE` of visual sentences in the trainer's JSON lines; prints the held-out perplexity of every token after each sentence's first")
+	maxSents := fs.Int("sentences", 0, "data mode: use the first `N` sentences (0: all)")
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm perplexity --model DIR --prompt FILE --target FILE")
 		fmt.Fprintln(stderr, "       lvm perplexity --model DIR --tokenizer DIR --prompt IMG... --target IMG...")
+		fmt.Fprintln(stderr, "       lvm perplexity --model DIR --data FILE.jsonl [--sentences N]")
 		fmt.Fprintln(stderr, "\nPrints exp(-mean log p(target | prompt)) over all logits, as the last line.")
 		fs.PrintDefaults()
 	}
@@ -40,6 +45,14 @@ func runPerplexity(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	imageMode := *tokDir != ""
+	if *dataPath != "" {
+		if *model == "" || imageMode || *promptPath != "" || *targetPath != "" || *maxSents < 0 || fs.NArg() != 0 {
+			fs.Usage()
+			return fmt.Errorf("%w: data mode needs --model and --data only", errUsage)
+		}
+		kernels.SetThreads(*threads)
+		return dataPerplexity(*model, *dataPath, *maxSents, stdout)
+	}
 	if imageMode {
 		if *model == "" || len(promptImgs) == 0 || len(targetImgs) == 0 || fs.NArg() != 0 {
 			fs.Usage()
@@ -146,4 +159,56 @@ func readTokenFile(path string) ([]int, error) {
 		ids = append(ids, l...)
 	}
 	return ids, nil
+}
+
+// dataPerplexity prints the perplexity of a file of visual sentences:
+// every token after each sentence's first, given the tokens before it in
+// its sentence (each sentence alone, from position 0). The last line is
+// the token-weighted perplexity exp(Σ NLL / tokens); the line before it
+// also gives the mean of the per-sentence perplexities.
+func dataPerplexity(modelDir, path string, limit int, stdout io.Writer) error {
+	f, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	sents, err := sentence.ReadJSONL(f)
+	f.Close()
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if limit > 0 && len(sents) > limit {
+		sents = sents[:limit]
+	}
+	m, err := transformer.Load(modelDir)
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	var nll, meanPPL float64
+	tokens, used := 0, 0
+	for i, s := range sents {
+		if len(s) < 2 {
+			continue
+		}
+		if len(s) > m.Config().MaxPositions {
+			return fmt.Errorf("%s: sentence %d has %d tokens, more than the model's %d positions", path, i, len(s), m.Config().MaxPositions)
+		}
+		v, err := m.TargetNLL(ctx, s[:1], s[1:])
+		if err != nil {
+			return fmt.Errorf("%s: sentence %d: %w", path, i, err)
+		}
+		nll += v * float64(len(s)-1)
+		meanPPL += math.Exp(v)
+		tokens += len(s) - 1
+		used++
+	}
+	if used == 0 {
+		return fmt.Errorf("%s: no sentence of two tokens or more", path)
+	}
+	fmt.Fprintf(stdout, "model: %s (%s)\n", modelDir, m.Config())
+	fmt.Fprintf(stdout, "%d sentences, %d predicted tokens; mean per-sentence perplexity %.4f\n", used, tokens, meanPPL/float64(used))
+	fmt.Fprintf(stdout, "%.6f\n", math.Exp(nll/float64(tokens)))
+	return nil
 }

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/lvm-go/lvm/sentence"
 	"github.com/lvm-go/lvm/transformer"
 )
 
@@ -141,4 +142,53 @@ func greedyReference(t *testing.T, m *transformer.Model, prompt [][]int, n, per,
 		sentence = append(sentence, gen)
 	}
 	return out
+}
+
+// TestPerplexityData checks data mode's token-weighted aggregate against
+// per-sentence TargetNLL calls on the golden model.
+func TestPerplexityData(t *testing.T) {
+	g := readLlamaGolden(t)
+	sents := [][]int{append(append([]int(nil), g.Prompt...), g.Target...), g.Prompt[:300], {5}}
+	dir := t.TempDir()
+	data := filepath.Join(dir, "held.jsonl")
+	f, err := os.Create(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := sentence.WriteJSONL(f, sents...); err != nil {
+		t.Fatal(err)
+	}
+	f.Close()
+	var out, errOut bytes.Buffer
+	if rc := run([]string{"perplexity", "--model", llamaDir, "--data", data}, &out, &errOut); rc != 0 {
+		t.Fatalf("exit %d: %s", rc, errOut.String())
+	}
+	lines := strings.Split(strings.TrimSpace(out.String()), "\n")
+	got, err := strconv.ParseFloat(lines[len(lines)-1], 64)
+	if err != nil {
+		t.Fatalf("last line %q: %v", lines[len(lines)-1], err)
+	}
+	m, err := transformer.Load(llamaDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	var nll float64
+	n := 0
+	for _, s := range sents[:2] { // the one-token sentence predicts nothing
+		v, err := m.TargetNLL(context.Background(), s[:1], s[1:])
+		if err != nil {
+			t.Fatal(err)
+		}
+		nll += v * float64(len(s)-1)
+		n += len(s) - 1
+	}
+	want := math.Exp(nll / float64(n))
+	t.Logf("data perplexity %v, per-sentence reference %v (%s)", got, want, lines[len(lines)-2])
+	if math.Abs(got-want) > 1e-6*want || !strings.Contains(out.String(), "2 sentences") {
+		t.Errorf("data perplexity %v, want %v; output:\n%s", got, want, out.String())
+	}
+	if rc := run([]string{"perplexity", "--model", llamaDir, "--data", data, "--prompt", data}, &out, &errOut); rc != 2 {
+		t.Errorf("--data with --prompt: exit %d, want 2", rc)
+	}
 }
