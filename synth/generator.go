@@ -480,6 +480,12 @@ func chain(sc Scene, tasks ...Task) ([]image.Image, Scene, error) {
 type Mixture struct {
 	Sequential, Analogy, Composite float64 // relative weights, ≥ 0, not all 0
 	MaxImages                      int     // most images in a sentence, up to MaxImages; 0 means MaxImages
+	// Exact makes every sentence exactly MaxImages images long (a multiple
+	// of 6): frames, (MaxImages−2)/2 pairs or MaxImages/3−1 chains. Then
+	// packed rows of MaxImages·tokens-per-image tokens each hold one
+	// sentence from its start, as the official data's 16-image sentences
+	// fill its 4096-token rows.
+	Exact bool
 }
 
 // DefaultMixture is 30% sequential, 50% analogy and 20% composite
@@ -524,17 +530,23 @@ func (g *Generator) Sample(m Mixture) (Sentence, error) {
 	if err != nil {
 		return Sentence{}, err
 	}
+	if m.Exact && maxImages%6 != 0 {
+		return Sentence{}, fmt.Errorf("synth: exact sentences of %d images: want a multiple of 6", maxImages)
+	}
 	r := g.next()
 	x := r.Float64() * (m.Sequential + m.Analogy + m.Composite)
 	switch {
 	case x < m.Sequential || m.Analogy+m.Composite == 0:
 		frames := maxImages
-		if maxImages > 3 {
+		if maxImages > 3 && !m.Exact {
 			frames = 3 + r.IntN(maxImages-2)
 		}
 		return sequential(r, g.side, Motion(r.IntN(int(numMotions))), frames), nil
 	case x < m.Sequential+m.Analogy || m.Composite == 0:
 		f := randomTask(r, TaskKind(r.IntN(int(numTaskKinds))), g.side)
+		if m.Exact {
+			return analogy(r, g.side, f, (maxImages-2)/2)
+		}
 		return analogy(r, g.side, f, 1+r.IntN((maxImages-2)/2))
 	default:
 		var fk, gk TaskKind
@@ -542,6 +554,9 @@ func (g *Generator) Sample(m Mixture) (Sentence, error) {
 			fk, gk = TaskKind(r.IntN(int(numTaskKinds))), TaskKind(r.IntN(int(numTaskKinds)))
 		}
 		f := randomTask(r, fk, g.side)
+		if m.Exact {
+			return composite(r, g.side, f, randomTask(r, gk, g.side), maxImages/3-1)
+		}
 		return composite(r, g.side, f, randomTask(r, gk, g.side), 1+r.IntN(maxImages/3-1))
 	}
 }

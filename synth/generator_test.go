@@ -335,3 +335,27 @@ func BenchmarkSample(b *testing.B) {
 	}
 	b.ReportMetric(float64(images)/b.Elapsed().Seconds(), "images/s")
 }
+
+func TestSampleExact(t *testing.T) {
+	g, err := NewGenerator(3, 32, Train)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kinds := map[string]int{}
+	for i := 0; i < 60; i++ {
+		s, err := g.Sample(Mixture{Sequential: 1, Analogy: 1, Composite: 1, MaxImages: 12, Exact: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(s.Images) != 12 {
+			t.Fatalf("sentence %d (%s): %d images, want exactly 12", i, s.Kind, len(s.Images))
+		}
+		kinds[fmt.Sprint(s.Kind)]++
+	}
+	if len(kinds) != 3 {
+		t.Errorf("kinds drawn: %v, want all three", kinds)
+	}
+	if _, err := g.Sample(Mixture{Analogy: 1, Exact: true}); err == nil {
+		t.Error("exact sentences of 16 images (not a multiple of 6) accepted")
+	}
+}

@@ -33,6 +33,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 	splitName := fs.String("split", "train", "train or heldout (disjoint seed streams)")
 	side := fs.Int("side", synth.DefaultSide, "image side in pixels (the tokenizer's resolution when --tokenizer is given)")
 	maxImages := fs.Int("max-images", synth.MaxImages, "most images per sentence")
+	exact := fs.Bool("exact", false, "every sentence exactly --max-images images (a multiple of 6), so packed rows hold one sentence each")
 	mixFlag := fs.String("mix", "0.3,0.5,0.2", "relative weights of sequential,analogy,composite sentences")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm synth [--tokenizer DIR --out FILE.jsonl] [--sheet FILE.png] [--sentences N] [--seed S] [--split train|heldout]")
@@ -70,6 +71,7 @@ func runSynth(args []string, stdout, stderr io.Writer) error {
 		return err
 	}
 	mix.MaxImages = *maxImages
+	mix.Exact = *exact
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()
 
