@@ -50,8 +50,8 @@ func report(b *testing.B, tokens int, wall time.Duration, cpu float64) {
 }
 
 // benchModel returns the 300M model with random weights of type dt (F16
-// or F32), built once. F16 weights are tiled (NewRandom's LayoutAuto);
-// benchModelStored is the F16 model with its weights row-major.
+// or F32), built once, its F16 weights row-major (NewRandom's LayoutAuto);
+// benchModelTiled is the F16 model with its weights in tiles (LayoutTiled).
 func benchModel(b *testing.B, dt DType) *Model {
 	i := 0
 	if dt == F32 {
@@ -60,7 +60,7 @@ func benchModel(b *testing.B, dt DType) *Model {
 	return benchModelAt(b, i, dt, LayoutAuto)
 }
 
-func benchModelStored(b *testing.B) *Model { return benchModelAt(b, 2, F16, LayoutStored) }
+func benchModelTiled(b *testing.B) *Model { return benchModelAt(b, 2, F16, LayoutTiled) }
 
 func benchModelAt(b *testing.B, i int, dt DType, layout Layout) *Model {
 	bench.once[i].Do(func() {
@@ -119,9 +119,9 @@ func BenchmarkPrefill1024(b *testing.B) { benchPrefill(b, F16, 1024) }
 // longest prompt of the official inference).
 func BenchmarkPrefill3840(b *testing.B) { benchPrefill(b, F16, 3840) }
 
-// BenchmarkPrefill256Stored is BenchmarkPrefill256 with the fp16 weights
-// row-major (LayoutStored) rather than tiled.
-func BenchmarkPrefill256Stored(b *testing.B) { benchPrefillOf(b, benchModelStored(b), 256) }
+// BenchmarkPrefill256Tiled is BenchmarkPrefill256 with the fp16 weights
+// in tiles (LayoutTiled) rather than row-major.
+func BenchmarkPrefill256Tiled(b *testing.B) { benchPrefillOf(b, benchModelTiled(b), 256) }
 
 // BenchmarkPrefill256F32 is BenchmarkPrefill256 with float32 weights.
 func BenchmarkPrefill256F32(b *testing.B) { benchPrefill(b, F32, 256) }
@@ -167,10 +167,10 @@ func benchDecodeOf(b *testing.B, m *Model, prompt, steps int, ct CacheType) {
 // prompt; the prefill is not timed.
 func BenchmarkDecode256(b *testing.B) { benchDecode(b, F16, 256, 256, CacheF32) }
 
-// BenchmarkDecode256Stored is BenchmarkDecode256 with the fp16 weights
-// row-major (LayoutStored) rather than tiled.
-func BenchmarkDecode256Stored(b *testing.B) {
-	benchDecodeOf(b, benchModelStored(b), 256, 256, CacheF32)
+// BenchmarkDecode256Tiled is BenchmarkDecode256 with the fp16 weights
+// in tiles (LayoutTiled) rather than row-major.
+func BenchmarkDecode256Tiled(b *testing.B) {
+	benchDecodeOf(b, benchModelTiled(b), 256, 256, CacheF32)
 }
 
 // BenchmarkDecode256F32 is BenchmarkDecode256 with float32 weights.
@@ -190,9 +190,9 @@ func BenchmarkDecode3840CacheF16(b *testing.B) { benchDecode(b, F16, 3840, 256, 
 // counts all 4 × 256 tokens.
 func BenchmarkDecodeBatch4(b *testing.B) { benchDecodeBatch4(b, benchModel(b, F16)) }
 
-// BenchmarkDecodeBatch4Stored is BenchmarkDecodeBatch4 with the fp16
-// weights row-major (LayoutStored) rather than tiled.
-func BenchmarkDecodeBatch4Stored(b *testing.B) { benchDecodeBatch4(b, benchModelStored(b)) }
+// BenchmarkDecodeBatch4Tiled is BenchmarkDecodeBatch4 with the fp16
+// weights in tiles (LayoutTiled) rather than row-major.
+func BenchmarkDecodeBatch4Tiled(b *testing.B) { benchDecodeBatch4(b, benchModelTiled(b)) }
 
 func benchDecodeBatch4(b *testing.B, m *Model) {
 	withBenchThreads(func() {

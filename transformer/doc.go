@@ -39,10 +39,11 @@
 //
 // Weights stay in their file dtype (F32, F16 or BF16), aliasing the
 // memory-mapped checkpoint; all arithmetic is float32 (RMSNorm statistics
-// are accumulated in float64). F16 linear weights of at most 4 GiB in all
-// are copied at load time into the tiled layout of the decoding kernels
-// (kernels.F16Matrix; LoadOptions.Layout), which gives the same results
-// bit for bit and streams about 30 % faster when decoding. LoadWith with
+// are accumulated in float64). LoadWith with Layout: LayoutTiled copies F16
+// linear weights (up to 4 GiB) into the tiled layout of the decoding
+// kernels (kernels.F16Matrix), with the same results bit for bit; its
+// products stream faster alone, but end to end it did not pay on the
+// reference machine, so it is not the default. LoadWith with
 // Quantize: Q8 instead converts the linear weights to 8-bit blocks
 // (llama.cpp's Q8_0) at load time and multiplies them with int8
 // activations: about half the memory traffic, a perplexity change of about

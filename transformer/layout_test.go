@@ -7,26 +7,25 @@ import (
 	"github.com/lvm-go/lvm/internal/weights"
 )
 
-// TestLayouts checks the layouts of fp16 linear weights: Load tiles the
-// golden fp16 checkpoint (LayoutAuto) and closes it, LayoutStored keeps it
-// mapped, and the two give the same logits bit for bit in prefill, decode
+// TestLayouts checks the layouts of fp16 linear weights: Load keeps the
+// golden fp16 checkpoint mapped (LayoutAuto is stored), LayoutTiled tiles
+// it and closes it, and the two give the same logits bit for bit in prefill, decode
 // and DecodeBatch; NewRandom tiles in place (and declines shapes that need
 // padding by copying), newModelWith follows its options, and f32 models
 // are left as they are.
 func TestLayouts(t *testing.T) {
 	g := readGolden(t)
 	ctx := context.Background()
-	tiled := loadGoldenModel(t)
-	stored, err := LoadWith(goldenDir, LoadOptions{Layout: LayoutStored})
+	tiled, err := LoadWith(goldenDir, LoadOptions{Layout: LayoutTiled})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer stored.Close()
+	stored := loadGoldenModel(t)
 	if tiled.set != nil || tiled.w.layers[0].wq.f16t == nil || tiled.w.lmHead.f16t == nil || tiled.w.layers[1].wDown.u16 != nil {
-		t.Fatal("Load of the fp16 golden checkpoint: weights not tiled, or checkpoint still open")
+		t.Fatal("LayoutTiled of the fp16 golden checkpoint: weights not tiled, or checkpoint still open")
 	}
 	if stored.set == nil || stored.w.layers[0].wq.f16t != nil {
-		t.Fatal("LayoutStored: weights tiled")
+		t.Fatal("Load (LayoutAuto): weights tiled")
 	}
 	if _, err := LoadWith(goldenDir, LoadOptions{Layout: 7}); err == nil {
 		t.Error("unknown layout: no error")
@@ -80,7 +79,7 @@ func TestLayouts(t *testing.T) {
 		vocab := c.vocab
 		cfg := Config{HiddenSize: 128, IntermediateSize: 256, NumLayers: 2, NumHeads: 4, NumKVHeads: 2, HeadDim: 32,
 			VocabSize: vocab, MaxPositions: 64, RMSNormEps: 1e-6, RopeTheta: 10000, TieWordEmbeddings: c.tied}
-		mr, err := NewRandom(cfg, F16, 5)
+		mr, err := newRandom(cfg, F16, 5, LayoutTiled)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -21,17 +21,9 @@ type tensorSource interface {
 // a directory holding config.json and the weights (model.safetensors, a
 // sharded model.safetensors.index.json, or pytorch_model.bin), or a weight
 // file with config.json beside it. Weights stay memory-mapped in their file
-// dtype; call Close when done with the model.
-//
-// The rule has one exception (LayoutAuto, see LoadWith): when the linear
-// weights are all binary16 and total at most TileLimit (4 GiB: every LVM
-// up to 1B in fp16, not 3B or 7B), they are read once into the tiled
-// layout of the decoding kernels in the process's memory, the embedding
-// table is copied, and the checkpoint is closed (Close is then a no-op).
-// The weights then stream about 30 % faster when decoding, the results are
-// the same bit for bit, and the resident memory is the model's size (the
-// mapping is gone; the file stays in the page cache while the system keeps
-// it). LoadWith with Layout: LayoutStored keeps every checkpoint mapped.
+// dtype; call Close when done with the model. LoadWith with Layout:
+// LayoutTiled copies binary16 weights of up to TileLimit into the tiled
+// layout of the decoding kernels instead (then Close is a no-op).
 func Load(path string) (*Model, error) { return LoadWith(path, LoadOptions{}) }
 
 // load opens the checkpoint at path and builds its Model over the mapped

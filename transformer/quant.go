@@ -33,18 +33,19 @@ type LoadOptions struct {
 type Layout uint8
 
 const (
-	// LayoutAuto is LayoutTiled when the model's linear weights are all
-	// binary16 and total at most 4 GiB (TileLimit), LayoutStored
-	// otherwise: a larger model (LVM-3B and 7B in fp16) stays
-	// memory-mapped, as a tiled copy would double its resident memory
-	// while it is made.
+	// LayoutAuto is the library's choice, today LayoutStored: measured end
+	// to end on the 2-core reference machine (BENCHMARKS.md), the tiled
+	// layout did not pay for the LVM-300M (decode 55 vs 51–58 tokens/s
+	// between runs, 4 candidates 141 vs 154–182, prefill of 1024 tokens
+	// 297 vs 320–332), although its products stream faster alone.
 	LayoutAuto Layout = iota
 	// LayoutTiled copies the linear weights into the tiled layout of the
 	// matrix-vector kernels (kernels.F16Matrix: rows in tiles of 4 read in
 	// one sequential stream, in huge pages where the system offers them),
-	// whose products stream the weights of a decode step about 30 % faster
-	// than the stored row-major layout (one thread; prefill at the same
-	// speed), with the same results, bit for bit. The model then no longer
+	// whose products alone stream the weights of a decode step about 30 %
+	// faster than the stored row-major layout (one thread), with the same
+	// results, bit for bit; a copy of a model over TileLimit is refused
+	// (kept stored), as it would double the resident memory while made. The model then no longer
 	// refers to the checkpoint: Load closes it, and Close is a no-op. It
 	// applies only when every linear weight is binary16.
 	LayoutTiled
@@ -54,7 +55,7 @@ const (
 )
 
 // TileLimit is the largest total of binary16 linear weights, in bytes,
-// that LayoutAuto copies into tiles.
+// that LayoutTiled copies into tiles.
 const TileLimit = 4 << 30
 
 func (o LoadOptions) check() error {
@@ -204,7 +205,7 @@ func (m *Model) linear() []*matrix {
 // where it is instead of copied, and the embedding is copied only when a
 // tied lm_head shares its memory.
 func (m *Model) tileF16(layout Layout, inPlace bool) bool {
-	if layout == LayoutStored {
+	if layout != LayoutTiled {
 		return false
 	}
 	mats := m.linear()
@@ -215,7 +216,7 @@ func (m *Model) tileF16(layout Layout, inPlace bool) bool {
 		}
 		total += 2 * int64(mt.rows) * int64(mt.cols)
 	}
-	if layout == LayoutAuto && total > TileLimit {
+	if total > TileLimit {
 		return false
 	}
 	w := &m.w

@@ -128,9 +128,8 @@ func randomTensorInto(data []byte, name string, shape []int, dt DType, seed uint
 // NewRandom builds a model of configuration c whose weights are
 // deterministic random values stored as dt, held in memory: for benchmarks
 // and tests of models whose checkpoints are not at hand. Q8 quantises the
-// f16 weights of the same seed. F16 linear weights are kept in tiles
-// (LayoutAuto, as Load: when they total at most TileLimit), reordered in
-// place.
+// f16 weights of the same seed. F16 linear weights are kept as stored
+// (LayoutAuto, as Load).
 func NewRandom(c Config, dt DType, seed uint64) (*Model, error) {
 	return newRandom(c, dt, seed, LayoutAuto)
 }
