@@ -24,6 +24,10 @@
 //     (Config, Load, Model, State, Perplexity);
 //   - sentence and sampling: prompts as token grids, and next-token choice
 //     from logits, with no knowledge of either model;
+//   - synth: a synthetic visual world of seeded scenes, motions and tasks,
+//     for training and evaluating small LVMs;
+//   - pretrained: a small tokenizer and model trained on that world,
+//     embedded in the binary (pretrained.Pipeline loads both in one call);
 //   - cmd/lvm: the command-line tool.
 //
 // # Dimensions

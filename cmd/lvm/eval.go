@@ -11,6 +11,7 @@ import (
 
 	"github.com/lvm-go/lvm"
 	"github.com/lvm-go/lvm/internal/eval"
+	"github.com/lvm-go/lvm/pretrained"
 	"github.com/lvm-go/lvm/tokenizer"
 	"github.com/lvm-go/lvm/transformer"
 )
@@ -21,8 +22,8 @@ func init() {
 
 func runEval(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("eval", stderr)
-	model := fs.String("model", "", "transformer checkpoint `DIR`")
-	tokDir := fs.String("tokenizer", "", "tokenizer `DIR`")
+	model := fs.String("model", "", "transformer checkpoint `DIR` (default: the embedded synth32 model)")
+	tokDir := fs.String("tokenizer", "", "tokenizer `DIR` (default: the embedded synth32 tokenizer)")
 	seed := fs.Uint64("seed", 1, "held-out world seed")
 	perTask := fs.Int("per-task", 8, "sentences per task and example count")
 	pairs := fs.String("pairs", "1,3,5", "example counts, comma-separated")
@@ -31,8 +32,8 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *model == "" || *tokDir == "" || fs.NArg() != 0 {
-		return fmt.Errorf("%w: need --model and --tokenizer", errUsage)
+	if (*model == "") != (*tokDir == "") || fs.NArg() != 0 {
+		return fmt.Errorf("%w: give both --model and --tokenizer, or neither for the embedded model", errUsage)
 	}
 	var ks []int
 	for _, f := range strings.Split(*pairs, ",") {
@@ -42,18 +43,25 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 		}
 		ks = append(ks, k)
 	}
-	tok, err := tokenizer.Load(*tokDir)
-	if err != nil {
-		return err
-	}
-	m, err := transformer.Load(*model)
-	if err != nil {
-		return err
-	}
-	defer m.Close()
-	p, err := lvm.NewPipeline(tok, m)
-	if err != nil {
-		return err
+	var p *lvm.Pipeline
+	if *model == "" {
+		var err error
+		if p, err = pretrained.Pipeline(); err != nil {
+			return err
+		}
+	} else {
+		tok, err := tokenizer.Load(*tokDir)
+		if err != nil {
+			return err
+		}
+		m, err := transformer.Load(*model)
+		if err != nil {
+			return err
+		}
+		defer m.Close()
+		if p, err = lvm.NewPipeline(tok, m); err != nil {
+			return err
+		}
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
 	defer stop()

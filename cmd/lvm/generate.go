@@ -16,6 +16,7 @@ import (
 	"github.com/lvm-go/lvm"
 	"github.com/lvm-go/lvm/internal/demo"
 	"github.com/lvm-go/lvm/internal/kernels"
+	"github.com/lvm-go/lvm/pretrained"
 	"github.com/lvm-go/lvm/sampling"
 	"github.com/lvm-go/lvm/sentence"
 	"github.com/lvm-go/lvm/tokenizer"
@@ -28,9 +29,10 @@ func init() {
 
 // runGenerate has two modes.
 //
-// Image mode: lvm generate --model DIR --tokenizer DIR [flags] --out DIR
+// Image mode: lvm generate [--model DIR --tokenizer DIR] [flags] --out DIR
 // IMAGE...: the prompt images in order; writes each candidate's images as
-// PNG and an overview.
+// PNG and an overview. Without --model and --tokenizer it runs the model
+// embedded in package pretrained (32×32 images of the synth world).
 //
 // Token mode: lvm generate --model DIR --prompt-tokens FILE
 // --tokens-per-image N --tokens-out FILE: the prompt file holds one JSON
@@ -38,8 +40,8 @@ func init() {
 // array per line (candidate 0's images first, then candidate 1's, …).
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlagSet("generate", stderr)
-	model := fs.String("model", "", "transformer checkpoint `DIR` (config.json and weights)")
-	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer `DIR` (image mode)")
+	model := fs.String("model", "", "transformer checkpoint `DIR` (config.json and weights; image mode default: the embedded synth32 model)")
+	tokDir := fs.String("tokenizer", "", "VQGAN tokenizer `DIR` (image mode; default: the embedded synth32 tokenizer)")
 	outDir := fs.String("out", "", "output `DIR` for PNG files (image mode)")
 	promptPath := fs.String("prompt-tokens", "", "`FILE` of prompt images' token ids, one JSON array per image and line (token mode)")
 	tokensOut := fs.String("tokens-out", "", "`FILE` for the generated images' ids, one JSON array per line (- for stdout; token mode, optional in image mode)")
@@ -56,24 +58,33 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	fs.Usage = func() {
-		fmt.Fprintln(stderr, "usage: lvm generate --model DIR --tokenizer DIR [flags] --out DIR IMAGE...")
+		fmt.Fprintln(stderr, "usage: lvm generate [--model DIR --tokenizer DIR] [flags] --out DIR IMAGE...")
 		fmt.Fprintln(stderr, "       lvm generate --model DIR --prompt-tokens FILE --tokens-per-image N [flags] --tokens-out FILE")
+		fmt.Fprintln(stderr, "\nImage mode without --model and --tokenizer runs the embedded synth32 model")
+		fmt.Fprintln(stderr, "(package pretrained: 32×32 images of the synth world, as lvm synth draws them).")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
 	imageMode := *tokDir != "" || fs.NArg() > 0
+	embedded := imageMode && *model == "" && *tokDir == ""
 	switch {
-	case *model == "":
+	case imageMode && *tokDir == "" && !embedded:
 		fs.Usage()
-		return fmt.Errorf("%w: need --model", errUsage)
-	case imageMode && (*tokDir == "" || *outDir == "" || fs.NArg() == 0 || *promptPath != ""):
+		return fmt.Errorf("%w: --model is given without --tokenizer: give both, or neither for the embedded synth32 model", errUsage)
+	case imageMode && *model == "" && !embedded:
 		fs.Usage()
-		return fmt.Errorf("%w: image mode needs --tokenizer, --out and at least one IMAGE (and no --prompt-tokens)", errUsage)
+		return fmt.Errorf("%w: --tokenizer is given without --model: give both, or neither for the embedded synth32 model", errUsage)
+	case !imageMode && *model == "":
+		fs.Usage()
+		return fmt.Errorf("%w: need --out and IMAGE... (image mode; the embedded synth32 model unless --model and --tokenizer are given) or --model, --prompt-tokens and --tokens-out (token mode)", errUsage)
+	case imageMode && (*outDir == "" || fs.NArg() == 0 || *promptPath != ""):
+		fs.Usage()
+		return fmt.Errorf("%w: image mode needs --out and at least one IMAGE (and no --prompt-tokens)", errUsage)
 	case !imageMode && (*promptPath == "" || *tokensOut == ""):
 		fs.Usage()
-		return fmt.Errorf("%w: need --model, --prompt-tokens and --tokens-out (token mode) or --tokenizer, --out and IMAGE... (image mode)", errUsage)
+		return fmt.Errorf("%w: need --model, --prompt-tokens and --tokens-out (token mode) or --out and IMAGE... (image mode)", errUsage)
 	case *perImage < 1 || *images < 1 || *candidates < 1 || *contextImages < 1 || *codebook < 1:
 		return fmt.Errorf("%w: --tokens-per-image, --images, --candidates, --context-images and --codebook must be ≥ 1", errUsage)
 	}
@@ -96,7 +107,12 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	var tok *tokenizer.Tokenizer
 	if imageMode {
 		var err error
-		if tok, err = tokenizer.Load(*tokDir); err != nil {
+		if embedded {
+			tok, err = pretrained.Tokenizer()
+		} else {
+			tok, err = tokenizer.Load(*tokDir)
+		}
+		if err != nil {
 			return err
 		}
 		for _, path := range fs.Args() {
@@ -123,7 +139,13 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 	}
-	m, err := transformer.Load(*model)
+	var m *transformer.Model
+	var err error
+	if embedded {
+		m, err = pretrained.Model()
+	} else {
+		m, err = transformer.Load(*model)
+	}
 	if err != nil {
 		return err
 	}
@@ -145,7 +167,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		if err != nil {
 			return err
 		}
-		if err := writeGeneratedImages(*outDir, promptImgs, cands, tok.Resolution(), stdout); err != nil {
+		if err := writeGeneratedImages(*outDir, promptImgs, cands, demo.Cell(tok.Resolution()), stdout); err != nil {
 			return err
 		}
 	} else {

@@ -97,7 +97,11 @@ func TestGenerateErrors(t *testing.T) {
 		rc   int
 		msg  string
 	}{
-		{"no flags", nil, 2, "need --model"},
+		{"no flags", nil, 2, "need --out and IMAGE..."},
+		{"model without tokenizer", []string{"--model", llamaDir, "--out", dir, "x.png"}, 2, "--model is given without --tokenizer"},
+		{"tokenizer without model", []string{"--tokenizer", "../../testdata/vqgan", "--out", dir, "x.png"}, 2, "--tokenizer is given without --model"},
+		{"embedded without out", []string{"x.png"}, 2, "image mode needs --out"},
+		{"token mode without model", []string{"--prompt-tokens", prompt, "--tokens-out", out}, 2, "need --out and IMAGE"},
 		{"wrong image length", []string{"--model", llamaDir, "--prompt-tokens", prompt, "--tokens-out", out, "--tokens-per-image", "5"}, 1, "line 1: 4 tokens"},
 		{"codebook too big", []string{"--model", llamaDir, "--prompt-tokens", prompt, "--tokens-out", out, "--tokens-per-image", "4", "--codebook", "9000"}, 1, "vocabulary 8292"},
 		{"image length vs flag", []string{"--model", llamaDir, "--prompt-tokens", prompt, "--tokens-out", out, "--tokens-per-image", "3000"}, 1, "want --tokens-per-image 3000"},

@@ -4,12 +4,16 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"image"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 
+	"github.com/lvm-go/lvm/internal/demo"
+	"github.com/lvm-go/lvm/pretrained"
+	"github.com/lvm-go/lvm/synth"
 	"github.com/lvm-go/lvm/tokenizer"
 	"github.com/lvm-go/lvm/transformer"
 )
@@ -76,6 +80,53 @@ func TestGenerateImageMode(t *testing.T) {
 	_, errOut, code = runCLI(t, "generate", "--model", llamaDir, "--tokenizer", vqganDir, imgs[0])
 	if code != 2 || !strings.Contains(errOut, "--out") {
 		t.Errorf("missing --out: exit %d, %q", code, errOut)
+	}
+}
+
+// TestGenerateEmbedded runs image mode with neither --model nor
+// --tokenizer: the embedded synth32 model continues synth frames.
+func TestGenerateEmbedded(t *testing.T) {
+	dir := t.TempDir()
+	g, err := synth.NewGenerator(1, pretrained.Resolution, synth.HeldOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := g.Sequential(synth.MotionMove, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prompt []string
+	for i, img := range s.Images {
+		prompt = append(prompt, filepath.Join(dir, fmt.Sprintf("frame%d.png", i)))
+		if err := demo.WritePNG(prompt[i], img); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(dir, "out")
+	args := append([]string{"generate", "--out", out, "--images", "2", "--quiet", "--tokens-out", filepath.Join(dir, "ids.jsonl")}, prompt...)
+	stdout, errOut, code := runCLI(t, args...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	sizes, err := demo.PNGSizes(out, "000.png", "001.png", "overview.png")
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, cell := pretrained.Resolution, demo.Cell(pretrained.Resolution)
+	for i, want := range []image.Point{image.Pt(res, res), image.Pt(res, res), image.Pt(3*cell+demo.CheckerWidth+2*cell, cell)} {
+		if sizes[i] != want {
+			t.Errorf("PNG %d is %v, want %v", i, sizes[i], want)
+		}
+	}
+	if !strings.Contains(stdout, "overview.png") {
+		t.Errorf("stdout does not list overview.png:\n%s", stdout)
+	}
+	ids, err := readTokenLines(filepath.Join(dir, "ids.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(ids) != 2 || len(ids[0]) != pretrained.TokensPerImage {
+		t.Fatalf("%d id lines of %d ids, want 2 of %d", len(ids), len(ids[0]), pretrained.TokensPerImage)
 	}
 }
 

@@ -1,11 +1,16 @@
-// Command analogy shows in-context learning by analogy: the prompt is three
+// Command analogy shows in-context learning by analogy: the prompt is a few
 // example pairs (x, f(x)) of one task f and a query x_q, and the model
-// answers with f(x_q). Here f is a horizontal flip of simple shapes; any
-// task works the same way, since only the images tell the model what to do.
+// answers with f(x_q). The images are scenes of the held-out split of the
+// synth world and f is one of its tasks, a horizontal flip by default; only
+// the images tell the model what to do.
 //
-//	go run ./examples/analogy --model DIR --tokenizer DIR [--out DIR]
+//	go run ./examples/analogy [--task hflip] [--pairs 3] [--scene N] [--sample [--seed S]] [--out DIR]
+//	go run ./examples/analogy --model DIR --tokenizer DIR [flags]
 //
-// It writes answer.png and overview.png (prompt | answer) into --out.
+// With neither --model nor --tokenizer it runs the small model embedded in
+// package pretrained. It writes answer.png and overview.png (prompt |
+// answer) into --out (default: the current directory) and prints the
+// answer's PSNR against the true f(x_q).
 package main
 
 import (
@@ -13,15 +18,14 @@ import (
 	"flag"
 	"fmt"
 	"image"
-	"image/color"
 	"io"
 	"os"
 	"path/filepath"
 
 	"github.com/lvm-go/lvm"
 	"github.com/lvm-go/lvm/internal/demo"
-	"github.com/lvm-go/lvm/sampling"
 	"github.com/lvm-go/lvm/sentence"
+	"github.com/lvm-go/lvm/synth"
 )
 
 func main() {
@@ -35,7 +39,13 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("analogy", flag.ContinueOnError)
 	var mf demo.ModelFlags
 	mf.Register(fs)
+	taskName := fs.String("task", "hflip", "the task f: mask, hflip, vflip, recolour, invert, grayscale, outline or shift")
+	nPairs := fs.Int("pairs", 3, "example pairs before the query (1..7)")
 	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	task, err := synth.ParseTaskKind(*taskName)
+	if err != nil {
 		return err
 	}
 	pipe, closeModel, err := mf.Load()
@@ -45,45 +55,51 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	defer closeModel()
 	tok := pipe.Tokenizer()
 
-	// The task, shown by example: x → its mirror image.
-	n := tok.Resolution()
-	bg := color.NRGBA{240, 240, 230, 255}
-	colours := []color.NRGBA{{200, 30, 30, 255}, {30, 120, 200, 255}, {40, 160, 60, 255}, {220, 160, 20, 255}}
-	var pairs []sentence.ImagePair
-	for i := 0; i < 3; i++ {
-		x := demo.Square(n, n/8+i*n/10, n/4, n/4, colours[i], bg)
-		pairs = append(pairs, sentence.ImagePair{X: x, Y: demo.FlipH(x)})
+	// x1, f(x1), …, xk, f(xk), x_q and the true f(x_q), from the world.
+	world, err := demo.World(tok.Resolution(), mf.Scene)
+	if err != nil {
+		return err
 	}
-	query := demo.Square(n, n/10, n/2, n/3, colours[3], bg)
+	s, err := world.Analogy(task, *nPairs)
+	if err != nil {
+		return err
+	}
+	var pairs []sentence.ImagePair
+	for i := 0; i < s.Examples(); i++ {
+		pairs = append(pairs, sentence.ImagePair{X: s.Images[2*i], Y: s.Images[2*i+1]})
+	}
+	query := s.Images[2*s.Examples()]
 
 	prompt, err := sentence.AnalogyImages(ctx, tok, pairs, query)
 	if err != nil {
 		return err
 	}
-	opts := lvm.Options{Sampling: sampling.Default()}
-	opts.Sampling.Seed = mf.Seed
+	opts := lvm.Options{Sampling: mf.Sampling()}
 	cands, err := pipe.Generate(ctx, prompt, opts)
 	if err != nil {
 		return err
 	}
 	answer := cands[0].Images[0]
 
-	promptImgs := []image.Image{}
-	for _, p := range pairs {
-		promptImgs = append(promptImgs, p.X, p.Y)
-	}
-	promptImgs = append(promptImgs, query)
 	if err := os.MkdirAll(mf.Out, 0o755); err != nil {
 		return err
 	}
-	for name, img := range map[string]image.Image{
-		"answer.png":   answer,
-		"overview.png": demo.Overview(promptImgs, [][]image.Image{{answer}}, n),
+	n := tok.Resolution()
+	for _, f := range []struct {
+		name string
+		img  image.Image
+	}{
+		{"answer.png", answer},
+		{"overview.png", demo.Overview(s.Prompt(), [][]image.Image{{answer}}, demo.Cell(n))},
 	} {
-		if err := demo.WritePNG(filepath.Join(mf.Out, name), img); err != nil {
+		path := filepath.Join(mf.Out, f.name)
+		if err := demo.WritePNG(path, f.img); err != nil {
 			return err
 		}
+		fmt.Fprintln(stdout, "wrote", path)
 	}
-	fmt.Fprintf(stdout, "wrote %s and %s\n", filepath.Join(mf.Out, "answer.png"), filepath.Join(mf.Out, "overview.png"))
+	if line, ok := demo.Score([]image.Image{answer}, s.Answers(), query); ok {
+		fmt.Fprintf(stdout, "%s, %d pairs: %s\n", s.Tasks[0], s.Examples(), line)
+	}
 	return nil
 }

@@ -1,6 +1,6 @@
-// Package demo holds the small image helpers shared by cmd/lvm and the
-// examples: the overview picture of a generation, and simple synthetic
-// images so that every example runs without input files.
+// Package demo holds the helpers shared by cmd/lvm and the examples: the
+// flags that choose a model (the embedded one by default), prompts drawn
+// from the synth world, and the overview picture of a generation.
 package demo
 
 import (
@@ -9,7 +9,6 @@ import (
 	"image/color"
 	"image/draw"
 	"image/png"
-	"math"
 	"os"
 	"path/filepath"
 )
@@ -77,64 +76,6 @@ func checker(dst *image.NRGBA, r image.Rectangle) {
 	}
 }
 
-// Disc draws a size×size image of a filled disc of radius rad centred at
-// (cx, cy) in fg on bg.
-func Disc(size int, cx, cy, rad float64, fg, bg color.NRGBA) *image.NRGBA {
-	img := image.NewNRGBA(image.Rect(0, 0, size, size))
-	for y := 0; y < size; y++ {
-		for x := 0; x < size; x++ {
-			c := bg
-			if math.Hypot(float64(x)+0.5-cx, float64(y)+0.5-cy) <= rad {
-				c = fg
-			}
-			img.SetNRGBA(x, y, c)
-		}
-	}
-	return img
-}
-
-// Square draws a size×size image of an axis-aligned filled square of side
-// s with its top-left corner at (x0, y0) in fg on bg.
-func Square(size, x0, y0, s int, fg, bg color.NRGBA) *image.NRGBA {
-	img := image.NewNRGBA(image.Rect(0, 0, size, size))
-	for y := 0; y < size; y++ {
-		for x := 0; x < size; x++ {
-			c := bg
-			if x >= x0 && x < x0+s && y >= y0 && y < y0+s {
-				c = fg
-			}
-			img.SetNRGBA(x, y, c)
-		}
-	}
-	return img
-}
-
-// FlipH returns img mirrored left to right.
-func FlipH(img image.Image) *image.NRGBA {
-	b := img.Bounds()
-	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := 0; y < b.Dy(); y++ {
-		for x := 0; x < b.Dx(); x++ {
-			out.Set(b.Dx()-1-x, y, img.At(b.Min.X+x, b.Min.Y+y))
-		}
-	}
-	return out
-}
-
-// Gray returns img in grey levels (ITU-R 601 luma, as PIL's convert('L')).
-func Gray(img image.Image) *image.NRGBA {
-	b := img.Bounds()
-	out := image.NewNRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
-	for y := 0; y < b.Dy(); y++ {
-		for x := 0; x < b.Dx(); x++ {
-			c := color.NRGBAModel.Convert(img.At(b.Min.X+x, b.Min.Y+y)).(color.NRGBA)
-			l := uint8((299*int(c.R) + 587*int(c.G) + 114*int(c.B) + 500) / 1000)
-			out.SetNRGBA(x, y, color.NRGBA{l, l, l, 255})
-		}
-	}
-	return out
-}
-
 // WritePNG encodes img into the file path.
 func WritePNG(path string, img image.Image) error {
 	f, err := os.Create(path)
@@ -150,16 +91,35 @@ func WritePNG(path string, img image.Image) error {
 
 // CheckPNGs decodes each named PNG in dir, for the examples' tests.
 func CheckPNGs(dir string, names ...string) error {
-	for _, name := range names {
+	_, err := PNGSizes(dir, names...)
+	return err
+}
+
+// PNGSizes decodes each named PNG in dir and returns their sizes, for the
+// examples' tests.
+func PNGSizes(dir string, names ...string) ([]image.Point, error) {
+	sizes := make([]image.Point, len(names))
+	for i, name := range names {
 		f, err := os.Open(filepath.Join(dir, name))
 		if err != nil {
-			return err
+			return nil, err
 		}
-		_, err = png.Decode(f)
+		img, err := png.Decode(f)
 		f.Close()
 		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+			return nil, fmt.Errorf("%s: %w", name, err)
 		}
+		sizes[i] = img.Bounds().Size()
 	}
-	return nil
+	return sizes, nil
+}
+
+// Cell is the overview cell size for images of side n: n times the
+// smallest whole factor that makes it at least 128 pixels, so that small
+// images stay sharp and visible.
+func Cell(n int) int {
+	if n <= 0 {
+		return 128
+	}
+	return n * max(1, (128+n-1)/n)
 }

@@ -1,14 +1,26 @@
 package demo
 
 import (
+	"flag"
 	"image"
 	"image/color"
+	"image/draw"
+	"path/filepath"
+	"strings"
 	"testing"
+
+	"github.com/lvm-go/lvm/pretrained"
 )
 
+func uniform(n int, c color.NRGBA) *image.NRGBA {
+	img := image.NewNRGBA(image.Rect(0, 0, n, n))
+	draw.Draw(img, img.Bounds(), image.NewUniform(c), image.Point{}, draw.Src)
+	return img
+}
+
 func TestOverviewLayout(t *testing.T) {
-	red := Square(8, 0, 0, 8, color.NRGBA{255, 0, 0, 255}, color.NRGBA{})
-	blue := Square(8, 0, 0, 8, color.NRGBA{0, 0, 255, 255}, color.NRGBA{})
+	red := uniform(8, color.NRGBA{255, 0, 0, 255})
+	blue := uniform(8, color.NRGBA{0, 0, 255, 255})
 	o := Overview([]image.Image{red, red}, [][]image.Image{{blue}, {blue, blue}}, 10)
 	if got, want := o.Bounds().Size(), image.Pt(2*10+CheckerWidth+2*10, 2*10); got != want {
 		t.Fatalf("size %v, want %v", got, want)
@@ -31,18 +43,82 @@ func TestOverviewLayout(t *testing.T) {
 	}
 }
 
-func TestFlipAndGray(t *testing.T) {
-	img := Square(4, 0, 0, 1, color.NRGBA{255, 0, 0, 255}, color.NRGBA{0, 0, 0, 255})
-	f := FlipH(img)
-	if f.NRGBAAt(3, 0).R != 255 || f.NRGBAAt(0, 0).R != 0 {
-		t.Error("FlipH did not mirror")
+func TestPNGSizes(t *testing.T) {
+	dir := t.TempDir()
+	if err := WritePNG(filepath.Join(dir, "a.png"), uniform(5, color.NRGBA{1, 2, 3, 255})); err != nil {
+		t.Fatal(err)
 	}
-	g := Gray(img)
-	if c := g.NRGBAAt(0, 0); c.R != 76 || c.G != 76 || c.B != 76 {
-		t.Errorf("Gray(red) = %v, want 76", c)
+	sizes, err := PNGSizes(dir, "a.png")
+	if err != nil || len(sizes) != 1 || sizes[0] != image.Pt(5, 5) {
+		t.Fatalf("PNGSizes = %v, %v", sizes, err)
 	}
-	d := Disc(9, 4.5, 4.5, 2, color.NRGBA{1, 1, 1, 255}, color.NRGBA{})
-	if d.NRGBAAt(4, 4).R != 1 || d.NRGBAAt(0, 0).R != 0 {
-		t.Error("Disc")
+	if err := CheckPNGs(dir, "a.png", "missing.png"); err == nil {
+		t.Error("missing PNG accepted")
+	}
+}
+
+func TestModelFlags(t *testing.T) {
+	parse := func(args ...string) *ModelFlags {
+		var mf ModelFlags
+		fs := flag.NewFlagSet("x", flag.ContinueOnError)
+		mf.Register(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		return &mf
+	}
+	p, closeModel, err := parse().Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want, _ := pretrained.Pipeline(); p != want {
+		t.Error("no flags: not the embedded pipeline")
+	}
+	if err := closeModel(); err != nil {
+		t.Error(err)
+	}
+	for _, tc := range []struct {
+		args    []string
+		missing string
+	}{
+		{[]string{"--model", "../../testdata/llama"}, "without --tokenizer"},
+		{[]string{"--tokenizer", "../../testdata/vqgan"}, "without --model"},
+	} {
+		if _, _, err := parse(tc.args...).Load(); err == nil || !strings.Contains(err.Error(), tc.missing) {
+			t.Errorf("%v: error %v, want one mentioning %q", tc.args, err, tc.missing)
+		}
+	}
+	p, closeModel, err = parse("--model", "../../testdata/llama", "--tokenizer", "../../testdata/vqgan").Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Tokenizer().Resolution() != 64 {
+		t.Errorf("golden tokenizer resolution %d", p.Tokenizer().Resolution())
+	}
+	if err := closeModel(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestWorld(t *testing.T) {
+	for _, tc := range []struct{ res, side int }{{32, 32}, {64, 64}, {8, 16}, {2048, 1024}} {
+		g, err := World(tc.res, 3)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if g.Side() != tc.side || g.Index() != 3 {
+			t.Errorf("World(%d): side %d, index %d; want %d, 3", tc.res, g.Side(), g.Index(), tc.side)
+		}
+	}
+	if _, err := World(0, 0); err == nil {
+		t.Error("resolution 0 accepted")
+	}
+	a := uniform(4, color.NRGBA{0, 0, 0, 255})
+	b := uniform(4, color.NRGBA{255, 255, 255, 255})
+	if line, ok := Score([]image.Image{a}, []image.Image{a}, b); !ok || !strings.Contains(line, "+Inf dB") || !strings.Contains(line, "0.0 dB") {
+		t.Errorf("Score = %q, %v", line, ok)
+	}
+	if _, ok := Score([]image.Image{a}, []image.Image{uniform(5, color.NRGBA{})}, a); ok {
+		t.Error("Score of images of different sizes")
 	}
 }
