@@ -2,6 +2,7 @@ package transformer
 
 import (
 	"math"
+	"sync"
 
 	"github.com/lvm-go/lvm/internal/kernels"
 )
@@ -10,6 +11,20 @@ import (
 // per block: a block's scores cover only the keys up to its last row, so
 // the causal upper triangle is mostly skipped.
 const trainAttnBlock = 64
+
+// trainScratchPool holds a worker's buffers between training steps, so that a
+// step allocates nothing once they have grown to the row length.
+var trainScratchPool = sync.Pool{New: func() any { return new([]float32) }}
+
+// trainScratch returns a pooled buffer of n values (contents undefined) and the
+// function that gives it back.
+func trainScratch(n int) ([]float32, func()) {
+	p := trainScratchPool.Get().(*[]float32)
+	if cap(*p) < n {
+		*p = make([]float32, n)
+	}
+	return (*p)[:n], func() { trainScratchPool.Put(p) }
+}
 
 // attentionForward computes causal softmax attention per row and head:
 // p = softmax(q·kᵀ/√hd) over s ≤ t, out = p·v. q, k, v, out are [B·T,H·hd],
@@ -20,7 +35,8 @@ func attentionForward(out, p, q, k, v []float32, b, t, h, hd int) {
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	w := h * hd
 	kernels.ParallelFor(b*h, func(lo, hi int) {
-		kt := make([]float32, hd*t) // the head's keys transposed, [hd,T]
+		kt, done := trainScratch(hd * t) // the head's keys transposed, [hd,T]
+		defer done()
 		for bh := lo; bh < hi; bh++ {
 			base := bh/h*t*w + bh%h*hd
 			pb := p[bh*t*t : (bh+1)*t*t]
@@ -46,8 +62,10 @@ func attentionBackward(dq, dk, dv, dout, p, q, k, v []float32, b, t, h, hd int) 
 	scale := float32(1 / math.Sqrt(float64(hd)))
 	w := h * hd
 	kernels.ParallelFor(b*h, func(lo, hi int) {
-		vt := make([]float32, hd*t) // the head's values transposed, [hd,T]
-		ds := make([]float32, t*t)  // dS [T,T], zero above the diagonal
+		vt, doneV := trainScratch(hd * t) // the head's values transposed, [hd,T]
+		defer doneV()
+		ds, doneS := trainScratch(t * t) // dS [T,T], zero above the diagonal
+		defer doneS()
 		for bh := lo; bh < hi; bh++ {
 			base := bh/h*t*w + bh%h*hd
 			pb := p[bh*t*t : (bh+1)*t*t]
