@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"fmt"
 	"io/fs"
-	"path"
 
 	"github.com/lvm-go/lvm/internal/weights"
 )
@@ -12,22 +11,14 @@ import (
 // embedded with go:embed): dir/config.json and dir/model.safetensors, with
 // the same checks as Load.
 func LoadFS(fsys fs.FS, dir string) (*Tokenizer, error) {
-	data, err := fs.ReadFile(fsys, path.Join(dir, "config.json"))
+	data, set, err := weights.ReadFS(fsys, dir)
 	if err != nil {
 		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	cfg, err := ParseConfig(data)
 	if err != nil {
+		set.Close()
 		return nil, err
-	}
-	name := path.Join(dir, "model.safetensors")
-	raw, err := fs.ReadFile(fsys, name)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
-	}
-	set, err := weights.ParseSafetensors(name, raw)
-	if err != nil {
-		return nil, fmt.Errorf("tokenizer: %w", err)
 	}
 	defer set.Close()
 	names, shapes, err := ParamNames(cfg)
@@ -41,7 +32,7 @@ func LoadFS(fsys fs.FS, dir string) (*Tokenizer, error) {
 			return nil, fmt.Errorf("tokenizer: %w", err)
 		}
 		if !equalShape(t.Shape, shapes[i]) {
-			return nil, shapeError(n, t.Shape, shapes[i], name)
+			return nil, shapeError(n, t.Shape, shapes[i], t.File)
 		}
 		if params[n], err = t.Float32s(); err != nil {
 			return nil, fmt.Errorf("tokenizer: tensor %q: %w", n, err)
