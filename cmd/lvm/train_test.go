@@ -1,6 +1,7 @@
 package main
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -84,17 +85,27 @@ func TestTrainUntil(t *testing.T) {
 		"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":16}`), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	whole, split := filepath.Join(dir, "whole"), filepath.Join(dir, "split")
 	base := []string{"train", "--data", data, "--config", cfgPath, "--steps", "12", "--rows", "2", "--row-len", "8",
 		"--lr", "1e-2", "--threads", "1"}
+	checkSplitRun(t, dir, base, 5, 12)
+}
+
+// checkSplitRun runs the training command base (flags without --out and
+// --until) once whole and once split by --until and --resume, in dir, and
+// checks that both write the same model.safetensors, byte for byte.
+func checkSplitRun(t *testing.T, dir string, base []string, until, steps int) {
+	t.Helper()
+	whole, split := filepath.Join(dir, "whole"), filepath.Join(dir, "split")
 	if _, stderr, code := runCLI(t, append(base, "--out", whole)...); code != 0 {
 		t.Fatalf("whole run: exit %d: %s", code, stderr)
 	}
-	stdout, stderr, code := runCLI(t, append(base, "--out", split, "--until", "5")...)
-	if code != 0 || !strings.Contains(stdout, "stopped after step 5 of 12") || strings.Contains(stderr, "step 6/12") {
-		t.Fatalf("--until 5: exit %d:\n%s\n%s", code, stdout, stderr)
+	stdout, stderr, code := runCLI(t, append(base, "--out", split, "--until", fmt.Sprint(until))...)
+	if code != 0 || !strings.Contains(stdout, fmt.Sprintf("stopped after step %d of %d", until, steps)) ||
+		strings.Contains(stderr, fmt.Sprintf("step %d/%d", until+1, steps)) {
+		t.Fatalf("--until %d: exit %d:\n%s\n%s", until, code, stdout, stderr)
 	}
-	if _, stderr, code := runCLI(t, append(base, "--out", split, "--resume")...); code != 0 || !strings.Contains(stderr, "resuming at step 5") {
+	if _, stderr, code := runCLI(t, append(base, "--out", split, "--resume")...); code != 0 ||
+		!strings.Contains(stderr, fmt.Sprintf("resuming at step %d", until)) {
 		t.Fatalf("resume: exit %d: %s", code, stderr)
 	}
 	a, err := os.ReadFile(filepath.Join(whole, "model.safetensors"))

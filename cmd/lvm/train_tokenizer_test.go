@@ -49,30 +49,9 @@ func TestTrainTokenizerUntil(t *testing.T) {
 	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	whole, split := filepath.Join(dir, "whole"), filepath.Join(dir, "split")
 	base := []string{"train-tokenizer", "--config", cfgPath, "--steps", "6", "--batch", "2"}
-	if _, stderr, code := runCLI(t, append(base, "--out", whole)...); code != 0 {
-		t.Fatalf("whole run: exit %d: %s", code, stderr)
-	}
-	stdout, stderr, code := runCLI(t, append(base, "--out", split, "--until", "3")...)
-	if code != 0 || !strings.Contains(stdout, "stopped after step 3 of 6") || strings.Contains(stderr, "step 4/6") {
-		t.Fatalf("--until 3: exit %d:\n%s\n%s", code, stdout, stderr)
-	}
-	if _, stderr, code := runCLI(t, append(base, "--out", split, "--resume")...); code != 0 || !strings.Contains(stderr, "resuming at step 3") {
-		t.Fatalf("resume: exit %d: %s", code, stderr)
-	}
-	a, err := os.ReadFile(filepath.Join(whole, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	b, err := os.ReadFile(filepath.Join(split, "model.safetensors"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(a) != string(b) {
-		t.Error("a run split by --until and --resume differs from the uninterrupted run")
-	}
-	if _, _, code := runCLI(t, append(base, "--out", split, "--until", "7")...); code == 0 {
+	checkSplitRun(t, dir, base, 3, 6)
+	if _, _, code := runCLI(t, append(base, "--out", filepath.Join(dir, "split"), "--until", "7")...); code == 0 {
 		t.Error("--until past --steps accepted")
 	}
 }
