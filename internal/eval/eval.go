@@ -27,9 +27,14 @@ type Options struct {
 
 // Report holds every figure.
 type Report struct {
-	PSNR          float64 // mean reconstruction PSNR in dB (encode → decode)
-	CodesUsed     int     // distinct codes over the evaluation images
-	CodebookSize  int
+	PSNR         float64 // mean reconstruction PSNR in dB (encode → decode)
+	CodesUsed    int     // distinct codes over the evaluation images
+	CodebookSize int
+	// CodeStability is the fraction of code positions that a second round
+	// trip keeps: encode(decode(encode(x))) against encode(x). Below 1 the
+	// codebook holds interchangeable codes, so an answer's codes are not a
+	// function of its pixels, which the transformer has to learn around.
+	CodeStability float64
 	Analogy       []AnalogyScore
 	PerplexityByK []KPerplexity
 }
@@ -111,6 +116,7 @@ func Run(ctx context.Context, p *lvm.Pipeline, o Options) (*Report, error) {
 	// Tokenizer: PSNR of encode → decode, and codebook usage.
 	used := map[int]bool{}
 	var psnr float64
+	kept, positions := 0, 0
 	for i := 0; i < o.Images; i++ {
 		img := g.Image()
 		ids, err := tok.Encode(img)
@@ -129,9 +135,22 @@ func Run(ctx context.Context, p *lvm.Pipeline, o Options) (*Report, error) {
 			return nil, err
 		}
 		psnr += math.Min(v, 100) / float64(o.Images)
+		again, err := tok.Encode(back)
+		if err != nil {
+			return nil, err
+		}
+		for i, id := range ids {
+			if again[i] == id {
+				kept++
+			}
+		}
+		positions += len(ids)
 		tick()
 	}
 	rep.PSNR, rep.CodesUsed = psnr, len(used)
+	if positions > 0 {
+		rep.CodeStability = float64(kept) / float64(positions)
+	}
 
 	// Analogies: the same held-out sentences shortened to each example count.
 	greedy := lvm.Options{Sampling: sampling.GreedyConfig()}
@@ -265,7 +284,8 @@ func (r *Report) Summary(pairs int, margin float64) (wins, tasks int) {
 
 // Markdown renders the report as the tables of the README.
 func (r *Report) Markdown() string {
-	s := fmt.Sprintf("Tokenizer: reconstruction PSNR %.2f dB, %d of %d codes used.\n\n", r.PSNR, r.CodesUsed, r.CodebookSize)
+	s := fmt.Sprintf("Tokenizer: reconstruction PSNR %.2f dB, %d of %d codes used, %.1f %% of codes kept by a second round trip.\n\n",
+		r.PSNR, r.CodesUsed, r.CodebookSize, 100*r.CodeStability)
 	s += "| task | pairs | metric | model | copy query | mean of examples | tokenizer ceiling | beats both by 10 % |\n|---|---|---|---|---|---|---|---|\n"
 	for _, a := range r.Analogy {
 		s += fmt.Sprintf("| %s | %d | %s | %.4f | %.4f | %.4f | %.4f | %v |\n", a.Task, a.Pairs, a.Metric, a.Model, a.Copy, a.Mean, a.Ceiling, a.Beats(0.1))

@@ -36,11 +36,14 @@ func TestRunOnGoldenModels(t *testing.T) {
 	if len(rep.Analogy) != 8*2 || len(rep.PerplexityByK) != 2 || rep.CodesUsed == 0 {
 		t.Fatalf("incomplete report: %+v", rep)
 	}
+	if rep.CodeStability <= 0 || rep.CodeStability > 1 {
+		t.Errorf("code stability %v, want a fraction in (0, 1]", rep.CodeStability)
+	}
 	if calls != 4+16+4 {
 		t.Errorf("%d progress calls, want 24", calls)
 	}
 	md := rep.Markdown()
-	for _, w := range []string{"PSNR", "| mask | 1 | mask IoU |", "| hflip | 2 | MSE |", "| 2 |"} {
+	for _, w := range []string{"PSNR", "kept by a second round trip", "| mask | 1 | mask IoU |", "| hflip | 2 | MSE |", "| 2 |"} {
 		if !strings.Contains(md, w) {
 			t.Errorf("report lacks %q:\n%s", w, md)
 		}
