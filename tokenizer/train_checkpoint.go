@@ -112,7 +112,8 @@ func LoadTrainVQGAN(dir string) (*TrainVQGAN, error) {
 // saveOptimizer writes what resuming needs besides the model to path
 // (safetensors): the AdamW step and both moments of every parameter
 // ("m.<name>", "v.<name>"), the dead-code idle counts ("vq.since_used") and,
-// in the metadata, the dead-code generator's state and DeadCodeSteps. An
+// in the metadata, the dead-code generator's state, DeadCodeSteps and
+// DeadCodeRule. An
 // optimizer that has not stepped yet is saved as zero moments at step 0.
 // Trainer.SaveOptimizer is its public form.
 func (t *TrainVQGAN) saveOptimizer(path string, opt *optim.AdamW) error {
@@ -141,6 +142,7 @@ func (t *TrainVQGAN) saveOptimizer(path string, opt *optim.AdamW) error {
 		"step":            strconv.Itoa(step),
 		"rng":             hex.EncodeToString(rng),
 		"dead_code_steps": strconv.Itoa(t.DeadCodeSteps),
+		"dead_code_rule":  t.DeadCodeRule.String(),
 	})
 }
 
@@ -161,6 +163,12 @@ func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 	dead, err := strconv.Atoi(md["dead_code_steps"])
 	if err != nil {
 		return fmt.Errorf("tokenizer: %s: no dead_code_steps in the metadata", path)
+	}
+	rule := RestartRandom // checkpoints from before the rule was saved
+	if name, ok := md["dead_code_rule"]; ok {
+		if rule, err = ParseRestartRule(name); err != nil {
+			return fmt.Errorf("%s: %w", path, err)
+		}
 	}
 	rng, err := hex.DecodeString(md["rng"])
 	if err != nil {
@@ -206,6 +214,7 @@ func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 	}
 	clear(t.usedNow)
 	t.DeadCodeSteps = dead
+	t.DeadCodeRule = rule
 	t.rngSrc = src
 	t.rng = rand.New(src)
 	return nil

@@ -212,6 +212,7 @@ func TestTrainerResume(t *testing.T) {
 			t.Fatal(err)
 		}
 		tm.DeadCodeSteps = 2
+		tm.DeadCodeRule = RestartFar // not the default: the checkpoint must keep it
 		return tm
 	}
 
@@ -265,8 +266,9 @@ func TestTrainerResume(t *testing.T) {
 	if err := tr.LoadOptimizer(optPath); err != nil {
 		t.Fatal(err)
 	}
-	if tr.Step() != steps/2 || resumed.DeadCodeSteps != 2 {
-		t.Fatalf("restored at step %d with DeadCodeSteps %d, want %d and 2", tr.Step(), resumed.DeadCodeSteps, steps/2)
+	if tr.Step() != steps/2 || resumed.DeadCodeSteps != 2 || resumed.DeadCodeRule != RestartFar {
+		t.Fatalf("restored at step %d with DeadCodeSteps %d and rule %v, want %d, 2 and far",
+			tr.Step(), resumed.DeadCodeSteps, resumed.DeadCodeRule, steps/2)
 	}
 	src.n = uint64(tr.Step() * batch)
 	if err := tr.Run(context.Background()); err != nil {

@@ -48,6 +48,9 @@ type TrainVQGAN struct {
 	// output of the step's batch (and its AdamW moments zeroed); 0
 	// disables restarts. NewTrainVQGAN sets 20.
 	DeadCodeSteps int
+	// DeadCodeRule chooses which encoder outputs restarted codes take
+	// (RestartRandom unless set).
+	DeadCodeRule RestartRule
 
 	sc        trScratch
 	pool      trPool
@@ -369,12 +372,20 @@ func (t *TrainVQGAN) restartDeadCodes(opt *optim.AdamW) int {
 			moments = ms["quantize.embedding.weight"]
 		}
 	}
-	var perm []int
-	for i, j := range dead {
-		if i%n == 0 {
-			perm = t.rng.Perm(n)
+	var pick func(i int) int
+	if t.DeadCodeRule == RestartFar {
+		pick = t.farRows(E)
+	} else {
+		var perm []int
+		pick = func(i int) int {
+			if i%n == 0 {
+				perm = t.rng.Perm(n)
+			}
+			return perm[i%n]
 		}
-		row := perm[i%n]
+	}
+	for i, j := range dead {
+		row := pick(i)
 		copy(t.codebook.w[j*E:(j+1)*E], t.z[row*E:(row+1)*E])
 		for _, m := range moments {
 			if m != nil {
@@ -384,6 +395,98 @@ func (t *TrainVQGAN) restartDeadCodes(opt *optim.AdamW) int {
 		t.sinceUsed[j] = 0
 	}
 	return len(dead)
+}
+
+// RestartRule is how TrainVQGAN re-initialises dead codes.
+type RestartRule int
+
+const (
+	// RestartRandom gives dead codes encoder outputs of the last batch
+	// drawn uniformly without repetition. Most latent positions of simple
+	// images are flat backgrounds, so most restarted codes land beside
+	// codes that already cover them and the codebook fills with
+	// near-duplicates.
+	RestartRandom RestartRule = iota
+	// RestartFar draws them as k-means++ seeds: each encoder output with
+	// probability proportional to its squared distance to the nearest code
+	// (its chosen code, or a code restarted before it in the same call),
+	// so new codes go where the codebook quantises worst — edges and rare
+	// colours — and not onto a background twice.
+	RestartFar
+)
+
+// String returns "random" or "far".
+func (r RestartRule) String() string {
+	switch r {
+	case RestartRandom:
+		return "random"
+	case RestartFar:
+		return "far"
+	}
+	return fmt.Sprintf("RestartRule(%d)", int(r))
+}
+
+// ParseRestartRule returns the rule named s ("random" or "far").
+func ParseRestartRule(s string) (RestartRule, error) {
+	switch s {
+	case "random":
+		return RestartRandom, nil
+	case "far":
+		return RestartFar, nil
+	}
+	return 0, fmt.Errorf("tokenizer: unknown dead-code restart rule %q (want random or far)", s)
+}
+
+// farRows returns RestartFar's row chooser for the last Forward: call i
+// returns the row for the i-th dead code. The distances start as each
+// row's squared distance to its chosen code (as the codebook is now, after
+// the update) and shrink as restarted codes are placed; a row already taken
+// has distance 0 and is not drawn again unless every distance is 0, when
+// the draw falls back to a uniform one.
+func (t *TrainVQGAN) farRows(E int) func(i int) int {
+	n := len(t.codes)
+	d := make([]float64, n)
+	for r, c := range t.codes {
+		d[r] = sqDist(t.z[r*E:(r+1)*E], t.codebook.w[c*E:(c+1)*E])
+	}
+	return func(int) int {
+		var total float64
+		for _, v := range d {
+			total += v
+		}
+		row := -1
+		if total > 0 {
+			u := t.rng.Float64() * total
+			for r, v := range d {
+				if v > 0 {
+					row = r // the last positive weight, should rounding run past it
+					if u -= v; u < 0 {
+						break
+					}
+				}
+			}
+		} else {
+			row = t.rng.IntN(n)
+		}
+		z := t.z[row*E : (row+1)*E]
+		for r := range d {
+			if d[r] > 0 {
+				d[r] = math.Min(d[r], sqDist(t.z[r*E:(r+1)*E], z))
+			}
+		}
+		d[row] = 0
+		return row
+	}
+}
+
+// sqDist is the squared Euclidean distance of two vectors, in float64.
+func sqDist(a, b []float32) float64 {
+	var s float64
+	for i, v := range a {
+		e := float64(v) - float64(b[i])
+		s += e * e
+	}
+	return s
 }
 
 // ---------------------------------------------------------------------------

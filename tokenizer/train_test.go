@@ -345,16 +345,23 @@ func TestTrainVQGANThreadIndependent(t *testing.T) {
 	}
 }
 
-// TestTrainVQGANDeadCodes checks the dead-code restart: codes unused for
-// DeadCodeSteps steps become encoder outputs of the last batch, distinct
-// rows, deterministically for the seed.
+// TestTrainVQGANDeadCodes checks the dead-code restart under both rules:
+// codes unused for DeadCodeSteps steps become encoder outputs of the last
+// batch, distinct rows, deterministically for the seed.
 func TestTrainVQGANDeadCodes(t *testing.T) {
+	for _, rule := range []RestartRule{RestartRandom, RestartFar} {
+		t.Run(rule.String(), func(t *testing.T) { testDeadCodes(t, rule) })
+	}
+}
+
+func testDeadCodes(t *testing.T, rule RestartRule) {
 	run := func() (*TrainVQGAN, []int) {
 		tm, err := NewTrainVQGAN(trTinyConfig(), 21)
 		if err != nil {
 			t.Fatal(err)
 		}
 		tm.DeadCodeSteps = 3
+		tm.DeadCodeRule = rule
 		r := rand.New(rand.NewPCG(22, 23))
 		pix := trImages(r, 2, 8)
 		var restarted []int
@@ -405,6 +412,43 @@ func TestTrainVQGANDeadCodes(t *testing.T) {
 	}
 	if st.CodesUsed <= len(used) {
 		t.Errorf("codes used %d after restart, %d before", st.CodesUsed, len(used))
+	}
+}
+
+// TestRestartFarRows checks RestartFar's draws on a batch built by hand:
+// every latent at code 0 (the origin) but row 5, far away, and row 7,
+// near. The first restart must take row 5, the second row 7 (row 5's code
+// does not cover it), and the rest, with every distance 0, any row.
+func TestRestartFarRows(t *testing.T) {
+	tm, err := NewTrainVQGAN(trTinyConfig(), 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	E, n := tm.cfg.QuantizedEmbedDim, 32
+	tm.z = make([]float32, n*E)
+	tm.codes = make([]int, n)
+	clear(tm.codebook.w[:E])
+	for e := 0; e < E; e++ {
+		tm.z[5*E+e], tm.z[7*E+e] = 10, 1
+	}
+	for seed := uint64(0); seed < 20; seed++ {
+		tm.rng = rand.New(rand.NewPCG(seed, 1))
+		pick := tm.farRows(E)
+		if a, b := pick(0), pick(1); a != 5 || b != 7 {
+			t.Fatalf("seed %d: first draws rows %d, %d; want 5 (farthest) then 7", seed, a, b)
+		}
+		if r := pick(2); r < 0 || r >= n {
+			t.Fatalf("seed %d: third draw row %d, want one of the %d rows", seed, r, n)
+		}
+	}
+	for _, name := range []string{"random", "far"} {
+		r, err := ParseRestartRule(name)
+		if err != nil || r.String() != name {
+			t.Errorf("ParseRestartRule(%q) = %v, %v", name, r, err)
+		}
+	}
+	if _, err := ParseRestartRule("nearest"); err == nil || !strings.Contains(err.Error(), `"nearest"`) {
+		t.Errorf("ParseRestartRule(nearest): err = %v, want one naming the rule", err)
 	}
 }
 

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"flag"
 	"fmt"
 	"image"
 	"io"
@@ -37,6 +38,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	every := fs.Int("checkpoint-every", 200, "steps between checkpoints")
 	seed := fs.Uint64("seed", 1, "initialisation and world seed")
 	threads := fs.Int("threads", 0, "compute threads (0: one per core)")
+	restart := fs.String("restart", "random", "dead-code restart `rule`: random (uniform encoder outputs) or far (k-means++ seeds: where the codebook quantises worst); a resumed run keeps its checkpoint's rule unless this is given")
 	until := fs.Int("until", 0, "stop and checkpoint after step `N` (< --steps); the schedule still spans --steps, and --resume continues it exactly")
 	fs.Usage = func() {
 		fmt.Fprintln(stderr, "usage: lvm train-tokenizer --config config.json --out DIR --steps N [flags]")
@@ -49,9 +51,14 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("%w: need --out, --steps and --config (or --resume)", errUsage)
 	}
+	rule, err := tokenizer.ParseRestartRule(*restart)
+	if err != nil {
+		return err
+	}
+	restartGiven := false
+	fs.Visit(func(f *flag.Flag) { restartGiven = restartGiven || f.Name == "restart" })
 	kernels.SetThreads(*threads)
 	var tv *tokenizer.TrainVQGAN
-	var err error
 	if *resume {
 		tv, err = tokenizer.LoadTrainVQGAN(*out)
 	} else {
@@ -62,6 +69,9 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	}
 	if err != nil {
 		return err
+	}
+	if !*resume || restartGiven {
+		tv.DeadCodeRule = rule
 	}
 	cfg := tv.Config()
 	g, err := synth.NewGenerator(*seed, cfg.Resolution, synth.Train)
@@ -105,8 +115,8 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Step())
 	}
 	g.Seek(uint64(tr.Step() * *batch)) // a resumed run sees new images
-	fmt.Fprintf(stderr, "VQGAN %d×%d, %d×%d grid, codebook %d, %d parameters; batch %d\n",
-		cfg.Resolution, cfg.Resolution, cfg.GridSize(), cfg.GridSize(), cfg.NumEmbeddings, tv.NumParams(), *batch)
+	fmt.Fprintf(stderr, "VQGAN %d×%d, %d×%d grid, codebook %d, %d parameters; batch %d; dead-code restarts: %v\n",
+		cfg.Resolution, cfg.Resolution, cfg.GridSize(), cfg.GridSize(), cfg.NumEmbeddings, tv.NumParams(), *batch, tv.DeadCodeRule)
 
 	if err := tr.Run(ctx); err != nil {
 		if *until > 0 && tr.Step() >= *until && errors.Is(err, context.Canceled) {

@@ -18,16 +18,21 @@ func TestTrainTokenizerCommand(t *testing.T) {
 	os.WriteFile(cfgPath, []byte(cfg), 0o644)
 	out := filepath.Join(dir, "tok")
 	args := []string{"train-tokenizer", "--config", cfgPath, "--out", out, "--steps", "4", "--batch", "2", "--checkpoint-every", "2"}
-	stdout, stderr, code := runCLI(t, args...)
+	stdout, stderr, code := runCLI(t, append(args, "--restart", "far")...)
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
-	if !strings.Contains(stderr, "step 4/4") || !strings.Contains(stderr, "img/s") || !strings.Contains(stdout, "PSNR") {
+	if !strings.Contains(stderr, "step 4/4") || !strings.Contains(stderr, "img/s") || !strings.Contains(stdout, "PSNR") ||
+		!strings.Contains(stderr, "dead-code restarts: far") {
 		t.Errorf("output:\n%s\n%s", stderr, stdout)
 	}
 	args[6] = "6"
-	if _, stderr, code = runCLI(t, append(args, "--resume")...); code != 0 || !strings.Contains(stderr, "resuming at step 4") {
-		t.Fatalf("resume: exit %d: %s", code, stderr)
+	_, stderr, code = runCLI(t, append(args, "--resume")...)
+	if code != 0 || !strings.Contains(stderr, "resuming at step 4") || !strings.Contains(stderr, "dead-code restarts: far") {
+		t.Fatalf("resume (the checkpoint's rule, far, kept): exit %d: %s", code, stderr)
+	}
+	if _, stderr, code = runCLI(t, append(args, "--resume", "--restart", "nearest")...); code == 0 || !strings.Contains(stderr, `"nearest"`) {
+		t.Errorf("--restart nearest: exit %d: %s", code, stderr)
 	}
 	tok, err := tokenizer.Load(out)
 	if err != nil {
