@@ -62,6 +62,8 @@ var (
 	// gemvUnitBytes is the size of B one unit of a matrix-vector product
 	// covers (at least one tile of rows).
 	gemvUnitBytes = 64 << 10
+	// tiledUnitBytes is gemvUnitBytes for a tiled B read in place.
+	tiledUnitBytes = 256 << 10
 )
 
 // streamRows is the largest m whose products stream B in one pass, tile by
@@ -193,6 +195,12 @@ func (g *gemmJob) plan(t int) {
 		}
 		// (Units of whole tiles for the tile kernels: g.nr is F16Rows.)
 		g.nc = roundUp(max(g.nr, min(256, n/(4*t), gemvUnitBytes/(elt*k))), g.nr)
+		if g.direct {
+			// The tile kernels do not prefetch across units, so each
+			// unit restarts the hardware prefetcher's stream: longer
+			// units, still at least 4 per participant.
+			g.nc = roundUp(max(g.nr, min(ceilDiv(n, 4*t), tiledUnitBytes/(elt*k))), g.nr)
+		}
 		if g.pack {
 			g.nc = roundUp(max(g.nr, min(g.nc, blockBytes/(4*g.kc))), g.nr)
 		}
