@@ -1,10 +1,12 @@
 // Command analogy shows in-context learning by analogy: the prompt is a few
 // example pairs (x, f(x)) of one task f and a query x_q, and the model
 // answers with f(x_q). The images are scenes of the held-out split of the
-// synth world and f is one of its tasks, a horizontal flip by default; only
-// the images tell the model what to do.
+// synth world and f is one of its tasks, colour inversion by default (the
+// task the embedded model learns most clearly from its examples: one pair
+// leaves it ambiguous, three identify it); only the images tell the model
+// what to do.
 //
-//	go run ./examples/analogy [--task hflip] [--pairs 3] [--scene N] [--sample [--seed S]] [--out DIR]
+//	go run ./examples/analogy [--task invert] [--pairs 3] [--scene N] [--sample [--seed S]] [--out DIR]
 //	go run ./examples/analogy --model DIR --tokenizer DIR [flags]
 //
 // With neither --model nor --tokenizer it runs the small model embedded in
@@ -39,7 +41,7 @@ func run(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("analogy", flag.ContinueOnError)
 	var mf demo.ModelFlags
 	mf.Register(fs)
-	taskName := fs.String("task", "hflip", "the task f: mask, hflip, vflip, recolour, invert, grayscale, outline or shift")
+	taskName := fs.String("task", "invert", "the task f: mask, hflip, vflip, recolour, invert, grayscale, outline or shift")
 	nPairs := fs.Int("pairs", 3, "example pairs before the query (1..7)")
 	if err := fs.Parse(args); err != nil {
 		return err

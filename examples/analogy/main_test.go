@@ -44,7 +44,7 @@ func checkRun(t *testing.T, res int, args ...string) string {
 // model flags.
 func TestRun(t *testing.T) {
 	a := checkRun(t, pretrained.Resolution)
-	if !strings.Contains(a, "hflip, 3 pairs") {
+	if !strings.Contains(a, "invert, 3 pairs") {
 		t.Errorf("stdout does not name the task:\n%s", a)
 	}
 	checkRun(t, pretrained.Resolution, "--task", "vflip", "--scene", "5", "--seed", "2")
