@@ -11,7 +11,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/lvm-go/lvm/sentence"
 	"github.com/lvm-go/lvm/transformer"
 )
 
@@ -149,16 +148,7 @@ func greedyReference(t *testing.T, m *transformer.Model, prompt [][]int, n, per,
 func TestPerplexityData(t *testing.T) {
 	g := readLlamaGolden(t)
 	sents := [][]int{append(append([]int(nil), g.Prompt...), g.Target...), g.Prompt[:300], {5}}
-	dir := t.TempDir()
-	data := filepath.Join(dir, "held.jsonl")
-	f, err := os.Create(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sentence.WriteJSONL(f, sents...); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	data := writeJSONL(t, filepath.Join(t.TempDir(), "held.jsonl"), sents)
 	var out, errOut bytes.Buffer
 	if rc := run([]string{"perplexity", "--model", llamaDir, "--data", data}, &out, &errOut); rc != 0 {
 		t.Fatalf("exit %d: %s", rc, errOut.String())

@@ -23,12 +23,7 @@ func TestTrainCommand(t *testing.T) {
 		}
 		sents = append(sents, toks)
 	}
-	data := filepath.Join(dir, "train.jsonl")
-	f, _ := os.Create(data)
-	if err := sentence.WriteJSONL(f, sents...); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	data := writeJSONL(t, filepath.Join(dir, "train.jsonl"), sents)
 	cfg := `{"model_type":"llama","vocab_size":8,"hidden_size":16,"intermediate_size":24,"num_hidden_layers":1,
 		"num_attention_heads":2,"max_position_embeddings":16}`
 	cfgPath := filepath.Join(dir, "tiny.json")
@@ -71,15 +66,7 @@ func TestTrainUntil(t *testing.T) {
 		}
 		sents = append(sents, toks)
 	}
-	data := filepath.Join(dir, "train.jsonl")
-	f, err := os.Create(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := sentence.WriteJSONL(f, sents...); err != nil {
-		t.Fatal(err)
-	}
-	f.Close()
+	data := writeJSONL(t, filepath.Join(dir, "train.jsonl"), sents)
 	cfgPath := filepath.Join(dir, "tiny.json")
 	if err := os.WriteFile(cfgPath, []byte(`{"model_type":"llama","vocab_size":8,"hidden_size":16,"intermediate_size":24,
 		"num_hidden_layers":1,"num_attention_heads":2,"max_position_embeddings":16}`), 0o644); err != nil {
@@ -119,4 +106,22 @@ func checkSplitRun(t *testing.T, dir string, base []string, until, steps int) {
 	if string(a) != string(b) {
 		t.Error("a run split by --until and --resume differs from the uninterrupted run")
 	}
+}
+
+// writeJSONL writes sents to path in the trainer's JSON lines and returns
+// path.
+func writeJSONL(t *testing.T, path string, sents [][]int) string {
+	t.Helper()
+	f, err := os.Create(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if err := sentence.WriteJSONL(f, sents...); err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
