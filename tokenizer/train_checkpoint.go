@@ -117,9 +117,10 @@ func LoadTrainVQGAN(dir string) (*TrainVQGAN, error) {
 // optimizer that has not stepped yet is saved as zero moments at step 0.
 // Trainer.SaveOptimizer is its public form.
 func (t *TrainVQGAN) saveOptimizer(path string, opt *optim.AdamW) error {
-	step, moments := opt.State(t.params)
-	ts := make([]*weights.Tensor, 0, 2*len(t.params)+1)
-	for _, p := range t.params {
+	params := t.trainable()
+	step, moments := opt.State(params)
+	ts := make([]*weights.Tensor, 0, 2*len(params)+1)
+	for _, p := range params {
 		mv := moments[p.Name]
 		for i, pre := range []string{"m.", "v."} {
 			vals := mv[i]
@@ -143,6 +144,7 @@ func (t *TrainVQGAN) saveOptimizer(path string, opt *optim.AdamW) error {
 		"rng":             hex.EncodeToString(rng),
 		"dead_code_steps": strconv.Itoa(t.DeadCodeSteps),
 		"dead_code_rule":  t.DeadCodeRule.String(),
+		"freeze_encoder":  strconv.FormatBool(t.FreezeEncoder),
 	})
 }
 
@@ -170,6 +172,13 @@ func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 			return fmt.Errorf("%s: %w", path, err)
 		}
 	}
+	freeze := false // checkpoints from before decoder-only training
+	if v, ok := md["freeze_encoder"]; ok {
+		if freeze, err = strconv.ParseBool(v); err != nil {
+			return fmt.Errorf("tokenizer: %s: bad freeze_encoder %q in the metadata", path, v)
+		}
+	}
+	params := t.trainableIf(freeze)
 	rng, err := hex.DecodeString(md["rng"])
 	if err != nil {
 		return fmt.Errorf("tokenizer: %s: bad rng state: %v", path, err)
@@ -192,8 +201,8 @@ func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 		}
 		return v, nil
 	}
-	moments := make(map[string][2][]float32, len(t.params))
-	for _, p := range t.params {
+	moments := make(map[string][2][]float32, len(params))
+	for _, p := range params {
 		var mv [2][]float32
 		for i, pre := range []string{"m.", "v."} {
 			if mv[i], err = read(pre+p.Name, len(p.Value)); err != nil {
@@ -206,7 +215,7 @@ func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 	if err != nil {
 		return err
 	}
-	if err := opt.SetState(t.params, step, moments); err != nil {
+	if err := opt.SetState(params, step, moments); err != nil {
 		return fmt.Errorf("tokenizer: %w", err)
 	}
 	for j, v := range since {
@@ -215,6 +224,7 @@ func (t *TrainVQGAN) loadOptimizer(path string, opt *optim.AdamW) error {
 	clear(t.usedNow)
 	t.DeadCodeSteps = dead
 	t.DeadCodeRule = rule
+	t.FreezeEncoder = freeze
 	t.rngSrc = src
 	t.rng = rand.New(src)
 	return nil

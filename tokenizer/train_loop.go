@@ -88,7 +88,8 @@ func (o *TrainOptions) defaults() error {
 // Trainer runs the tokenizer stage of the LVM recipe (REFERENCE §2, §5):
 // reconstruction + codebook + commitment loss (TrainVQGAN), AdamW (β
 // 0.9/0.95, ε 1e-8), global-norm clipping, warmup then cosine decay, and
-// after each update the dead-code restart (TrainVQGAN.DeadCodeSteps). Given
+// after each update the dead-code restart (TrainVQGAN.DeadCodeSteps); with
+// TrainVQGAN.FreezeEncoder, the decoder side alone and no restart. Given
 // the same model, images and options it is deterministic, and a run resumed
 // with LoadOptimizer continues bit-identically. A Trainer is not safe for
 // concurrent use.
@@ -122,8 +123,10 @@ func (tr *Trainer) Step() int { return tr.opt.Steps() }
 
 // SaveOptimizer writes what resuming needs besides the model (Save) to
 // path as safetensors: the AdamW step and both moments of every parameter
-// ("m.<name>", "v.<name>"), the dead-code idle counts ("vq.since_used")
-// and, in the metadata, the dead-code generator's state and DeadCodeSteps.
+// ("m.<name>", "v.<name>") — of the decoder side only with FreezeEncoder —,
+// the dead-code idle counts ("vq.since_used") and, in the metadata, the
+// dead-code generator's state, DeadCodeSteps, DeadCodeRule and
+// FreezeEncoder.
 func (tr *Trainer) SaveOptimizer(path string) error { return tr.Model.saveOptimizer(path, tr.opt) }
 
 // LoadOptimizer restores a state written by SaveOptimizer, and so the step
@@ -142,7 +145,7 @@ func (tr *Trainer) Run(ctx context.Context) error {
 	if len(tr.pix) != b*n {
 		tr.pix = make([]float32, b*n)
 	}
-	params := tm.params
+	params := tm.trainable()
 	start, first := time.Now(), tr.opt.Steps()
 	for step := first; step < o.Steps; step++ {
 		if err := ctx.Err(); err != nil {
@@ -175,7 +178,10 @@ func (tr *Trainer) Run(ctx context.Context) error {
 		if err := tr.opt.Step(params, lr); err != nil {
 			return err
 		}
-		restarted := tm.restartDeadCodes(tr.opt)
+		restarted := 0
+		if !tm.FreezeEncoder {
+			restarted = tm.restartDeadCodes(tr.opt)
+		}
 		done := step + 1
 		if o.Progress != nil {
 			el := time.Since(start)

@@ -52,6 +52,16 @@ type TrainVQGAN struct {
 	// (RestartRandom unless set).
 	DeadCodeRule RestartRule
 
+	// FreezeEncoder, when set, trains the decoder side alone
+	// (post_quant_conv and decoder.*): Backward stops at the quantiser,
+	// Trainer updates only those parameters and restarts no dead code, so
+	// the encoder, quant_conv and codebook keep every bit and every image
+	// keeps its codes. A tokenizer fine-tuned this way decodes better yet
+	// tokenizes exactly as before, so a transformer trained on its codes
+	// stays valid. Set it before the Trainer's first step (a saved
+	// optimizer state records it and LoadOptimizer restores it).
+	FreezeEncoder bool
+
 	sc        trScratch
 	pool      trPool
 	rngSrc    *rand.PCG // the dead-code restarts' generator (saved with the optimizer state)
@@ -306,6 +316,10 @@ func (t *TrainVQGAN) Backward() error {
 	}
 	dzq := t.postQuantConv.backward(t, d)
 	t.pool.put(d)
+	if t.FreezeEncoder {
+		t.pool.put(dzq)
+		return nil
+	}
 	dz := t.pool.get(len(t.z))
 	trQuantizeBackward(dz, t.codebook.g, dzq, t.z, t.zq, t.codes, t.cfg.QuantizedEmbedDim, t.cfg.CommitmentCost)
 	t.pool.put(dzq)
@@ -318,6 +332,31 @@ func (t *TrainVQGAN) Backward() error {
 	}
 	t.pool.put(d) // nil: conv_in computes no input gradient
 	return nil
+}
+
+// trainable returns the parameters that training updates: all of them, or
+// with FreezeEncoder those of post_quant_conv and the decoder (their order
+// in ParamNames kept).
+func (t *TrainVQGAN) trainable() []optim.Param { return t.trainableIf(t.FreezeEncoder) }
+
+// trainableIf is trainable as if FreezeEncoder were freeze.
+func (t *TrainVQGAN) trainableIf(freeze bool) []optim.Param {
+	if !freeze {
+		return t.params
+	}
+	var ps []optim.Param
+	for _, p := range t.params {
+		if isDecoderSide(p.Name) {
+			ps = append(ps, p)
+		}
+	}
+	return ps
+}
+
+// isDecoderSide reports whether the checkpoint tensor name belongs to the
+// part of the VQGAN after the quantiser.
+func isDecoderSide(name string) bool {
+	return strings.HasPrefix(name, "decoder.") || strings.HasPrefix(name, "post_quant_conv.")
 }
 
 // Codes returns a copy of the codes the last Forward chose, [b, g, g]

@@ -31,9 +31,12 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	cfgPath := fs.String("config", "", "VQGAN config.json `PATH` (open-muse keys)")
 	out := fs.String("out", "", "checkpoint `DIR`")
 	resume := fs.Bool("resume", false, "continue the run checkpointed in --out")
+	from := fs.String("from", "", "start a new run (step 0, new schedule) from the trained tokenizer in `DIR` instead of --config")
+	decoderOnly := fs.Bool("decoder-only", false, "train post_quant_conv and the decoder alone: the encoder and codebook stay bit-identical, so every image keeps its codes (a fine-tune of --from; a resumed run keeps its checkpoint's mode)")
 	steps := fs.Int("steps", 0, "optimizer steps")
 	batch := fs.Int("batch", 16, "images per step")
 	lr := fs.Float64("lr", 1e-3, "peak learning rate")
+	endLR := fs.Float64("end-lr", 0, "learning rate at the end of the cosine (default --lr/10)")
 	warmup := fs.Int("warmup", 0, "warmup steps (default steps/20)")
 	every := fs.Int("checkpoint-every", 200, "steps between checkpoints")
 	seed := fs.Uint64("seed", 1, "initialisation and world seed")
@@ -47,9 +50,16 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *out == "" || *steps <= 0 || *batch <= 0 || (*cfgPath == "" && !*resume) || *until < 0 || *until > *steps || fs.NArg() != 0 {
+	// --resume reads the config from --out (a --config given with it is
+	// ignored); a new run takes exactly one of --config and --from.
+	newRun := (*cfgPath != "") != (*from != "")
+	if *out == "" || *steps <= 0 || *batch <= 0 || (!*resume && !newRun) || (*resume && *from != "") ||
+		*until < 0 || *until > *steps || *endLR < 0 || fs.NArg() != 0 {
 		fs.Usage()
-		return fmt.Errorf("%w: need --out, --steps and --config (or --resume)", errUsage)
+		return fmt.Errorf("%w: need --out, --steps and one of --config, --from and --resume", errUsage)
+	}
+	if *decoderOnly && *resume {
+		return fmt.Errorf("%w: --decoder-only starts a run; a resumed run keeps its checkpoint's mode", errUsage)
 	}
 	rule, err := tokenizer.ParseRestartRule(*restart)
 	if err != nil {
@@ -59,9 +69,12 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	fs.Visit(func(f *flag.Flag) { restartGiven = restartGiven || f.Name == "restart" })
 	kernels.SetThreads(*threads)
 	var tv *tokenizer.TrainVQGAN
-	if *resume {
+	switch {
+	case *resume:
 		tv, err = tokenizer.LoadTrainVQGAN(*out)
-	} else {
+	case *from != "":
+		tv, err = tokenizer.LoadTrainVQGAN(*from)
+	default:
 		var cfg tokenizer.Config
 		if cfg, err = tokenizer.LoadConfig(*cfgPath); err == nil {
 			tv, err = tokenizer.NewTrainVQGAN(cfg, *seed)
@@ -73,6 +86,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	if !*resume || restartGiven {
 		tv.DeadCodeRule = rule
 	}
+	tv.FreezeEncoder = *decoderOnly
 	cfg := tv.Config()
 	g, err := synth.NewGenerator(*seed, cfg.Resolution, synth.Train)
 	if err != nil {
@@ -92,7 +106,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	ctx, stopAt := context.WithCancel(ctx)
 	defer stopAt()
 	tr, err = tokenizer.NewTrainer(tv, tokenizer.TrainOptions{
-		Batch: *batch, Steps: *steps, PeakLR: *lr, EndLR: *lr / 10, Warmup: *warmup,
+		Batch: *batch, Steps: *steps, PeakLR: *lr, EndLR: *endLR, Warmup: *warmup,
 		Images: tokenizer.ImageFunc(func() (image.Image, error) { return g.Image(), nil }),
 		Progress: func(p tokenizer.TrainProgress) {
 			st = p.Stats
@@ -115,8 +129,12 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stderr, "resuming at step %d\n", tr.Step())
 	}
 	g.Seek(uint64(tr.Step() * *batch)) // a resumed run sees new images
-	fmt.Fprintf(stderr, "VQGAN %d×%d, %d×%d grid, codebook %d, %d parameters; batch %d; dead-code restarts: %v\n",
-		cfg.Resolution, cfg.Resolution, cfg.GridSize(), cfg.GridSize(), cfg.NumEmbeddings, tv.NumParams(), *batch, tv.DeadCodeRule)
+	mode := fmt.Sprintf("dead-code restarts: %v", tv.DeadCodeRule)
+	if tv.FreezeEncoder {
+		mode = "decoder only (encoder and codebook frozen, no restarts)"
+	}
+	fmt.Fprintf(stderr, "VQGAN %d×%d, %d×%d grid, codebook %d, %d parameters; batch %d; %s\n",
+		cfg.Resolution, cfg.Resolution, cfg.GridSize(), cfg.GridSize(), cfg.NumEmbeddings, tv.NumParams(), *batch, mode)
 
 	if err := tr.Run(ctx); err != nil {
 		if *until > 0 && tr.Step() >= *until && errors.Is(err, context.Canceled) {

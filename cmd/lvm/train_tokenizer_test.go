@@ -1,8 +1,10 @@
 package main
 
 import (
+	"image"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 
@@ -40,6 +42,42 @@ func TestTrainTokenizerCommand(t *testing.T) {
 	}
 	if tok.TokensPerImage() != 64 {
 		t.Errorf("tokens per image %d", tok.TokensPerImage())
+	}
+
+	// A decoder-only fine-tune of that tokenizer keeps its codes, and a
+	// resumed fine-tune stays decoder-only.
+	ft := filepath.Join(dir, "ft")
+	ftArgs := []string{"train-tokenizer", "--from", out, "--decoder-only", "--out", ft, "--batch", "2", "--seed", "3", "--lr", "3e-3", "--end-lr", "1e-4"}
+	if _, stderr, code = runCLI(t, append(ftArgs, "--steps", "3")...); code != 0 || !strings.Contains(stderr, "decoder only") {
+		t.Fatalf("--from --decoder-only: exit %d: %s", code, stderr)
+	}
+	if _, stderr, code = runCLI(t, "train-tokenizer", "--out", ft, "--resume", "--steps", "5", "--batch", "2", "--seed", "3", "--lr", "3e-3", "--end-lr", "1e-4"); code != 0 ||
+		!strings.Contains(stderr, "resuming at step 3") || !strings.Contains(stderr, "decoder only") {
+		t.Fatalf("resumed fine-tune: exit %d: %s", code, stderr)
+	}
+	tuned, err := tokenizer.Load(ft)
+	if err != nil {
+		t.Fatal(err)
+	}
+	img := image.NewNRGBA(image.Rect(0, 0, 16, 16))
+	for i := range img.Pix {
+		img.Pix[i] = uint8(i * 37)
+	}
+	a, errA := tok.Encode(img)
+	b, errB := tuned.Encode(img)
+	if errA != nil || errB != nil || !reflect.DeepEqual(a, b) {
+		t.Errorf("codes before / after the decoder-only fine-tune: %v (%v) / %v (%v)", a, errA, b, errB)
+	}
+	for _, bad := range [][]string{
+		{"--from", out, "--config", cfgPath},      // two starts
+		{"--from", out, "--resume"},               // a resume has its own weights
+		{"--resume", "--decoder-only"},            // the mode is the checkpoint's
+		{"--from", filepath.Join(dir, "missing")}, // no such tokenizer
+	} {
+		a := append([]string{"train-tokenizer", "--out", ft, "--steps", "9"}, bad...)
+		if _, stderr, code := runCLI(t, a...); code == 0 {
+			t.Errorf("%v accepted: %s", bad, stderr)
+		}
 	}
 }
 
