@@ -29,6 +29,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	cfgArg := fs.String("config", "", "model preset ("+strings.Join(transformer.PresetNames(), ", ")+") or a config.json `PATH`")
 	out := fs.String("out", "", "checkpoint `DIR` (config.json, model.safetensors, optimizer.safetensors)")
 	resume := fs.Bool("resume", false, "continue the run checkpointed in --out")
+	from := fs.String("from", "", "start a new run (step 0, new schedule, new optimizer) from the weights in `DIR` instead of --config")
 	steps := fs.Int("steps", 0, "optimizer steps")
 	rows := fs.Int("rows", 8, "rows per micro-batch (B)")
 	rowLen := fs.Int("row-len", 0, "tokens per row (T; default the model's max positions)")
@@ -49,16 +50,23 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	if *data == "" || *out == "" || *steps <= 0 || (*cfgArg == "" && !*resume) || *until < 0 || *until > *steps || fs.NArg() != 0 {
+	// --resume reads the config from --out (a --config given with it is
+	// ignored); a new run takes exactly one of --config and --from.
+	newRun := (*cfgArg != "") != (*from != "")
+	if *data == "" || *out == "" || *steps <= 0 || (!*resume && !newRun) || (*resume && *from != "") ||
+		*until < 0 || *until > *steps || fs.NArg() != 0 {
 		fs.Usage()
-		return fmt.Errorf("%w: need --data, --out, --steps and --config (or --resume), and --until ≤ --steps", errUsage)
+		return fmt.Errorf("%w: need --data, --out, --steps, one of --config, --from and --resume, and --until ≤ --steps", errUsage)
 	}
 	kernels.SetThreads(*threads)
 	var tm *transformer.TrainModel
 	var err error
-	if *resume {
+	switch {
+	case *resume:
 		tm, err = transformer.LoadTrainModel(*out)
-	} else {
+	case *from != "":
+		tm, err = transformer.LoadTrainModel(*from)
+	default:
 		var cfg transformer.Config
 		if cfg, err = parseModelConfig(*cfgArg); err == nil {
 			tm, err = transformer.NewTrainModel(cfg, *seed)

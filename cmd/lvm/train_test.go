@@ -48,6 +48,24 @@ func TestTrainCommand(t *testing.T) {
 		t.Fatal(err)
 	}
 	m.Close()
+
+	// A new run from those weights starts at step 0 with a fresh schedule.
+	ft := filepath.Join(dir, "ft")
+	_, stderr, code = runCLI(t, "train", "--data", data, "--from", out, "--out", ft, "--steps", "5", "--rows", "2",
+		"--row-len", "8", "--lr", "1e-3", "--threads", "1")
+	if code != 0 || strings.Contains(stderr, "resuming") || !strings.Contains(stderr, "step 5/5") {
+		t.Fatalf("--from: exit %d: %s", code, stderr)
+	}
+	if m, err = transformer.Load(ft); err != nil {
+		t.Fatal(err)
+	}
+	m.Close()
+	for _, bad := range [][]string{{"--from", out, "--config", cfgPath}, {"--from", out, "--resume"}, {"--from", filepath.Join(dir, "none")}} {
+		a := append([]string{"train", "--data", data, "--out", ft, "--steps", "9", "--row-len", "8"}, bad...)
+		if _, stderr, code := runCLI(t, a...); code == 0 {
+			t.Errorf("%v accepted: %s", bad, stderr)
+		}
+	}
 	_, stderr, code = runCLI(t, "train", "--data", data, "--out", out, "--steps", "1", "--config", "nosuch")
 	if code != 1 || !strings.Contains(stderr, "nosuch") {
 		t.Errorf("bad config: exit %d, %s", code, stderr)
