@@ -497,3 +497,106 @@ func TestTrainerFreezeEncoder(t *testing.T) {
 	}
 	trSameParams(t, "resumed vs uninterrupted", trParamValues(resumed), after)
 }
+
+// TestWithCodebookAndParentCodes grows a trained tiny tokenizer from 16 to
+// 40 codes (not a multiple: codes 16…39 start from rows 0…15, 0…7) and
+// relates the grown codes back: rows below 16 and every other parameter
+// must be copied bit for bit, the new rows must lie within a few noise
+// widths of their parents, and ParentCodes must name each new code's
+// parent (exactly for codes the images never chose, which fall back to the
+// nearest row; for most chosen ones, where a noisy row can take positions
+// from a neighbour).
+func TestWithCodebookAndParentCodes(t *testing.T) {
+	cfg := trTinyConfig()
+	tm, err := NewTrainVQGAN(cfg, 61)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(tm, TrainOptions{Batch: 4, Steps: 30, PeakLR: 3e-3, Images: &trImageSeq{seed: 62, r: cfg.Resolution}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	const K, k, E = 16, 40, 4
+	g, err := tm.WithCodebook(k, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := g.Config(); c.NumEmbeddings != k || tm.Config().NumEmbeddings != K {
+		t.Fatalf("codebooks %d (grown) and %d (original)", c.NumEmbeddings, tm.Config().NumEmbeddings)
+	}
+	old, grown := tm.ParamMap(), g.ParamMap()
+	for name, v := range old {
+		if name != "quantize.embedding.weight" && !reflect.DeepEqual(v, grown[name]) {
+			t.Errorf("%s changed", name)
+		}
+	}
+	ob, gb := old["quantize.embedding.weight"], grown["quantize.embedding.weight"]
+	if !reflect.DeepEqual(ob, gb[:K*E]) {
+		t.Error("the first 16 rows changed")
+	}
+	var rms float64
+	for _, v := range ob {
+		rms += float64(v) * float64(v) / float64(len(ob))
+	}
+	rms = math.Sqrt(rms)
+	for j := K; j < k; j++ {
+		d := math.Sqrt(sqDist(gb[j*E:(j+1)*E], ob[(j%K)*E:(j%K+1)*E]))
+		if d == 0 || d > 5*0.05*rms*math.Sqrt(E) {
+			t.Errorf("code %d lies %.3g from its parent %d (noise width %.3g per value)", j, d, j%K, 0.05*rms)
+		}
+	}
+	if _, err := tm.WithCodebook(K-1, 3); err == nil {
+		t.Error("shrinking the codebook accepted")
+	}
+
+	parentTok, err := tm.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	childTok, err := g.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seq := &trImageSeq{seed: 63, r: cfg.Resolution}
+	imgs := make([]image.Image, 64)
+	for i := range imgs {
+		imgs[i], _ = seq.NextImage()
+	}
+	codes, seen, err := ParentCodes(parentTok, childTok, imgs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	agree, chosen, positions := 0, 0, 0
+	for c := range codes {
+		positions += seen[c]
+		switch {
+		case seen[c] == 0 && codes[c] != c%K:
+			t.Errorf("unseen code %d: parent %d, want the nearest row %d", c, codes[c], c%K)
+		case seen[c] > 0:
+			chosen++
+			if codes[c] == c%K {
+				agree++
+			}
+		}
+	}
+	t.Logf("%d of %d grown codes chosen on %d images; %d of them name their origin as parent", chosen, k, len(imgs), agree)
+	if positions != len(imgs)*cfg.GridSize()*cfg.GridSize() || chosen == 0 || agree < chosen*9/10 {
+		t.Errorf("%d positions counted; %d of %d chosen codes name their origin", positions, agree, chosen)
+	}
+	other := cfg
+	other.Resolution = 16
+	wide, err := NewTrainVQGAN(other, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wideTok, err := wide.Tokenizer()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, _, err := ParentCodes(parentTok, wideTok, imgs); err == nil || !strings.Contains(err.Error(), "grid") {
+		t.Errorf("different grids: %v", err)
+	}
+}

@@ -141,3 +141,35 @@ func f32Tensor(name string, shape []int, vals []float32) *weights.Tensor {
 	}
 	return &weights.Tensor{Name: name, DType: weights.F32, Shape: shape, Data: data, File: "memory"}
 }
+
+// RemapVocab returns a copy of tm whose vocabulary has len(parent) tokens:
+// token c's embedding and output (lm_head) row are those of token
+// parent[c] of tm, every other parameter is copied. It moves a model to a
+// grown or retrained tokenizer without training it from scratch (with
+// tokenizer.ParentCodes giving parent): siblings start with equal logits,
+// so the model's loss on the new codes starts at its old loss plus the log
+// of the number of siblings, and further training tells them apart.
+func (tm *TrainModel) RemapVocab(parent []int) (*TrainModel, error) {
+	V := tm.cfg.VocabSize
+	for c, p := range parent {
+		if p < 0 || p >= V {
+			return nil, fmt.Errorf("transformer: RemapVocab: token %d maps to %d, outside the vocabulary [0, %d)", c, p, V)
+		}
+	}
+	cfg := tm.cfg
+	cfg.VocabSize = len(parent)
+	out, err := NewTrainModel(cfg, 0)
+	if err != nil {
+		return nil, err
+	}
+	for i, p := range out.params {
+		copy(p.Value, tm.params[i].Value) // the two vocabulary matrices are overwritten below
+	}
+	D := tm.cfg.HiddenSize
+	for _, m := range [][2]param{{out.embed, tm.embed}, {out.lmHead, tm.lmHead}} {
+		for c, p := range parent {
+			copy(m[0].w[c*D:(c+1)*D], m[1].w[p*D:(p+1)*D])
+		}
+	}
+	return out, nil
+}

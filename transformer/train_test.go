@@ -4,6 +4,8 @@ import (
 	"math"
 	"math/rand/v2"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/lvm-go/lvm/internal/optim"
@@ -468,4 +470,85 @@ func maxAbsDiff(a, b []float32) float64 {
 		m = max(m, math.Abs(float64(a[i])-float64(b[i])))
 	}
 	return m
+}
+
+// TestRemapVocab moves a perturbed tiny model to a vocabulary of V+3
+// tokens with a scrambled parent map: the rows of the two vocabulary
+// matrices must be copied from the parents, every other parameter
+// unchanged, and on a sequence of child tokens the new model's logits must
+// equal the old model's on the parent tokens, gathered through the map
+// (bit for bit: the hidden states are the same computation).
+func TestRemapVocab(t *testing.T) {
+	cfg := tinyTrainConfig()
+	tm, err := NewTrainModel(cfg, 7)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := rand.New(rand.NewPCG(8, 9))
+	for _, p := range tm.params {
+		for i := range p.Value {
+			p.Value[i] += float32(r.NormFloat64() * 0.3)
+		}
+	}
+	V := cfg.VocabSize
+	parent := make([]int, V+3)
+	for c := range parent {
+		parent[c] = (c*5 + 3) % V
+	}
+	got, err := tm.RemapVocab(parent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Config().VocabSize != V+3 || got.NumParams() != tm.NumParams()+2*3*cfg.HiddenSize {
+		t.Fatalf("remapped: vocabulary %d, %d parameters (old %d)", got.Config().VocabSize, got.NumParams(), tm.NumParams())
+	}
+	for i, p := range got.params {
+		if p.Name == "model.embed_tokens.weight" || p.Name == "lm_head.weight" {
+			continue
+		}
+		if !slices.Equal(p.Value, tm.params[i].Value) {
+			t.Errorf("%s changed", p.Name)
+		}
+	}
+	infer := func(m *TrainModel) *Model {
+		src := memorySource{}
+		for _, p := range m.params {
+			src[p.Name] = encode(p.Name, 1, ParamShapes(m.cfg)[p.Name], p.Value)
+		}
+		mod, err := newModel(m.cfg, src)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return mod
+	}
+	children := []int{V + 2, 0, V, 7, V + 1, 3}
+	parents := make([]int, len(children))
+	for i, c := range children {
+		parents[i] = parent[c]
+	}
+	oldM, newM := infer(tm), infer(got)
+	lo, err := oldM.PrefillAll(t.Context(), oldM.NewState(), parents)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := newM.PrefillAll(t.Context(), newM.NewState(), children)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := lo.Data().([]float32), ln.Data().([]float32)
+	for row := range children {
+		for c, p := range parent {
+			if x, y := b[row*(V+3)+c], a[row*V+p]; math.Float32bits(x) != math.Float32bits(y) {
+				t.Fatalf("position %d: logit of token %d is %v, its parent %d's was %v", row, c, x, p, y)
+			}
+		}
+	}
+	for _, bad := range [][]int{{0, V}, {-1}} {
+		if _, err := tm.RemapVocab(bad); err == nil || !strings.Contains(err.Error(), "outside the vocabulary") {
+			t.Errorf("parent map %v: %v", bad, err)
+		}
+	}
+	if _, err := tm.RemapVocab(nil); err == nil {
+		t.Error("empty parent map accepted")
+	}
 }

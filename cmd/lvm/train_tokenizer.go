@@ -32,6 +32,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	out := fs.String("out", "", "checkpoint `DIR`")
 	resume := fs.Bool("resume", false, "continue the run checkpointed in --out")
 	from := fs.String("from", "", "start a new run (step 0, new schedule) from the trained tokenizer in `DIR` instead of --config")
+	codebook := fs.Int("codebook", 0, "with --from: grow the codebook to `N` codes first (tokenizer.TrainVQGAN.WithCodebook; then lvm remap-vocab moves a transformer to the new codes)")
 	decoderOnly := fs.Bool("decoder-only", false, "train post_quant_conv and the decoder alone: the encoder and codebook stay bit-identical, so every image keeps its codes (a fine-tune of --from; a resumed run keeps its checkpoint's mode)")
 	steps := fs.Int("steps", 0, "optimizer steps")
 	batch := fs.Int("batch", 16, "images per step")
@@ -58,6 +59,9 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 		fs.Usage()
 		return fmt.Errorf("%w: need --out, --steps and one of --config, --from and --resume", errUsage)
 	}
+	if *codebook != 0 && *from == "" {
+		return fmt.Errorf("%w: --codebook grows the tokenizer of --from", errUsage)
+	}
 	if *decoderOnly && *resume {
 		return fmt.Errorf("%w: --decoder-only starts a run; a resumed run keeps its checkpoint's mode", errUsage)
 	}
@@ -73,7 +77,9 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	case *resume:
 		tv, err = tokenizer.LoadTrainVQGAN(*out)
 	case *from != "":
-		tv, err = tokenizer.LoadTrainVQGAN(*from)
+		if tv, err = tokenizer.LoadTrainVQGAN(*from); err == nil && *codebook != 0 {
+			tv, err = tv.WithCodebook(*codebook, 1)
+		}
 	default:
 		var cfg tokenizer.Config
 		if cfg, err = tokenizer.LoadConfig(*cfgPath); err == nil {
