@@ -205,3 +205,52 @@ func BenchmarkSoftmax(b *testing.B) {
 	}
 	b.ReportMetric(b.Elapsed().Seconds()*1e9/float64(b.N*len(x)), "ns/elem")
 }
+
+// BenchmarkGGMLShape times the products of ggml's own CPU benchmark
+// (test-backend-ops perf -o MUL_MAT: weights of 4096 rows × 14336, times
+// n = 1 or 512 activation rows) with this package's kernels, so that the
+// two run side by side on one machine at one moment (BENCHMARKS.md has the
+// commands and figures). It reports microseconds per product, as ggml
+// does, and the weight stream (GB/s) or arithmetic (GFLOP/s) rate.
+//
+//	go test -run '^$' -bench GGMLShape -benchtime 20x -cpu 2 ./internal/kernels
+func BenchmarkGGMLShape(b *testing.B) {
+	const n, k = 4096, 14336
+	w16 := randF16(n*k, 1, half.F32ToF16)
+	w32 := randF32(n*k, 2)
+	q := NewQ8Matrix(n, k)
+	for r := 0; r < n; r++ {
+		if err := q.SetRow(r, w32[r*k:(r+1)*k]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	const mMax = 512
+	a := randF32(mMax*k, 3)
+	c := make([]float32, mMax*n)
+	for _, m := range []int{1, mMax} {
+		for _, w := range []struct {
+			dtype string
+			bytes float64
+			mul   func()
+		}{
+			{"f32", 4 * n * k, func() { MatMulNT(c, a, w32, m, n, k) }},
+			{"f16", 2 * n * k, func() { MatMulNTF16(c, a, w16, m, n, k) }},
+			{"q8", 34.0 / 32 * n * k, func() { MatMulNTQ8(c, a, q, m) }},
+		} {
+			b.Run(fmt.Sprintf("%s/n=%d", w.dtype, m), func(b *testing.B) {
+				w.mul()
+				b.ResetTimer()
+				for i := 0; i < b.N; i++ {
+					w.mul()
+				}
+				per := b.Elapsed().Seconds() / float64(b.N)
+				b.ReportMetric(per*1e6, "us/op")
+				if m == 1 {
+					b.ReportMetric(w.bytes/per/1e9, "GB/s")
+				} else {
+					b.ReportMetric(2*float64(m)*n*k/per/1e9, "GFLOP/s")
+				}
+			})
+		}
+	}
+}
