@@ -1,7 +1,6 @@
 package main
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -14,13 +13,7 @@ import (
 // moves a transformer of its vocabulary to the grown codes.
 func TestRemapVocabCommand(t *testing.T) {
 	dir := t.TempDir()
-	cfg := `{"_class_name":"VQGANModel","resolution":16,"num_channels":3,"hidden_channels":32,"channel_mult":[1,1],
-		"num_res_blocks":1,"attn_resolutions":[],"no_attn_mid_block":true,"z_channels":4,"num_embeddings":16,
-		"quantized_embed_dim":4,"dropout":0.0,"resample_with_conv":true,"commitment_cost":0.25}`
-	cfgPath := filepath.Join(dir, "vq.json")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeTinyVQGANConfig(t, dir)
 	tok, grown := filepath.Join(dir, "tok"), filepath.Join(dir, "grown")
 	if _, stderr, code := runCLI(t, "train-tokenizer", "--config", cfgPath, "--out", tok, "--steps", "3", "--batch", "2"); code != 0 {
 		t.Fatalf("train-tokenizer: %s", stderr)

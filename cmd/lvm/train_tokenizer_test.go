@@ -13,11 +13,7 @@ import (
 
 func TestTrainTokenizerCommand(t *testing.T) {
 	dir := t.TempDir()
-	cfg := `{"_class_name":"VQGANModel","resolution":16,"num_channels":3,"hidden_channels":32,"channel_mult":[1,1],
-		"num_res_blocks":1,"attn_resolutions":[],"no_attn_mid_block":true,"z_channels":4,"num_embeddings":16,
-		"quantized_embed_dim":4,"dropout":0.0,"resample_with_conv":true,"commitment_cost":0.25}`
-	cfgPath := filepath.Join(dir, "vq.json")
-	os.WriteFile(cfgPath, []byte(cfg), 0o644)
+	cfgPath := writeTinyVQGANConfig(t, dir)
 	out := filepath.Join(dir, "tok")
 	args := []string{"train-tokenizer", "--config", cfgPath, "--out", out, "--steps", "4", "--batch", "2", "--checkpoint-every", "2"}
 	stdout, stderr, code := runCLI(t, append(args, "--restart", "far")...)
@@ -85,16 +81,24 @@ func TestTrainTokenizerCommand(t *testing.T) {
 // --resume writes the same checkpoint as an uninterrupted one.
 func TestTrainTokenizerUntil(t *testing.T) {
 	dir := t.TempDir()
-	cfg := `{"_class_name":"VQGANModel","resolution":16,"num_channels":3,"hidden_channels":32,"channel_mult":[1,1],
-		"num_res_blocks":1,"attn_resolutions":[],"no_attn_mid_block":true,"z_channels":4,"num_embeddings":16,
-		"quantized_embed_dim":4,"dropout":0.0,"resample_with_conv":true,"commitment_cost":0.25}`
-	cfgPath := filepath.Join(dir, "vq.json")
-	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
-		t.Fatal(err)
-	}
+	cfgPath := writeTinyVQGANConfig(t, dir)
 	base := []string{"train-tokenizer", "--config", cfgPath, "--steps", "6", "--batch", "2"}
 	checkSplitRun(t, dir, base, 3, 6)
 	if _, _, code := runCLI(t, append(base, "--out", filepath.Join(dir, "split"), "--until", "7")...); code == 0 {
 		t.Error("--until past --steps accepted")
 	}
+}
+
+// writeTinyVQGANConfig writes the config of a tiny VQGAN (16×16 images, a
+// 4×4 grid, 16 codes) to dir/vq.json and returns its path.
+func writeTinyVQGANConfig(t *testing.T, dir string) string {
+	t.Helper()
+	cfg := `{"_class_name":"VQGANModel","resolution":16,"num_channels":3,"hidden_channels":32,"channel_mult":[1,1],
+		"num_res_blocks":1,"attn_resolutions":[],"no_attn_mid_block":true,"z_channels":4,"num_embeddings":16,
+		"quantized_embed_dim":4,"dropout":0.0,"resample_with_conv":true,"commitment_cost":0.25}`
+	path := filepath.Join(dir, "vq.json")
+	if err := os.WriteFile(path, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return path
 }
