@@ -227,45 +227,13 @@ func TestTrainerResume(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Interrupted after step steps/2 (the context ends during it), saved.
-	dir := t.TempDir()
-	optPath := filepath.Join(dir, "optimizer.safetensors")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	half := newModel()
-	tr, err = NewTrainer(half, opts(&trImageSeq{seed: 32, r: cfg.Resolution}, func(p TrainProgress) {
-		if p.Step == steps/2 {
-			cancel()
-		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(ctx); !errors.Is(err, context.Canceled) || tr.Step() != steps/2 {
-		t.Fatalf("interrupted run: err %v at step %d, want context.Canceled at %d", err, tr.Step(), steps/2)
-	}
-	if err := half.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.SaveOptimizer(optPath); err != nil {
-		t.Fatal(err)
-	}
-
-	// Resumed in a new model and Trainer.
-	resumed, err := LoadTrainVQGAN(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
+	// Interrupted after step steps/2 (the context ends during it), saved,
+	// and resumed in a new model and Trainer.
 	var got []TrainStats
 	restarts := 0
+	dir := trInterrupted(t, newModel(), opts(&trImageSeq{seed: 32, r: cfg.Resolution}, nil), steps/2)
 	src := &trImageSeq{seed: 32, r: cfg.Resolution}
-	tr, err = NewTrainer(resumed, opts(src, func(p TrainProgress) { got = append(got, p.Stats); restarts += p.Restarted }))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.LoadOptimizer(optPath); err != nil {
-		t.Fatal(err)
-	}
+	resumed, tr := trResumed(t, dir, opts(src, func(p TrainProgress) { got = append(got, p.Stats); restarts += p.Restarted }))
 	if tr.Step() != steps/2 || resumed.DeadCodeSteps != 2 || resumed.DeadCodeRule != RestartFar {
 		t.Fatalf("restored at step %d with DeadCodeSteps %d and rule %v, want %d, 2 and far",
 			tr.Step(), resumed.DeadCodeSteps, resumed.DeadCodeRule, steps/2)
@@ -454,41 +422,10 @@ func TestTrainerFreezeEncoder(t *testing.T) {
 
 	// Interrupted, saved, resumed into a model without the flag: the
 	// checkpoint restores it and the run ends bit-identical.
-	dir := t.TempDir()
-	optPath := filepath.Join(dir, "optimizer.safetensors")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	half := newModel()
-	tr, err = NewTrainer(half, opts(func(p TrainProgress) {
-		if p.Step == steps/2 {
-			cancel()
-		}
-	}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.Run(ctx); !errors.Is(err, context.Canceled) {
-		t.Fatalf("interrupted run: %v", err)
-	}
-	if err := half.Save(dir); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.SaveOptimizer(optPath); err != nil {
-		t.Fatal(err)
-	}
-	resumed, err := LoadTrainVQGAN(dir)
-	if err != nil {
-		t.Fatal(err)
-	}
-	src := &trImageSeq{seed: 52, r: cfg.Resolution, n: steps / 2 * batch}
+	dir := trInterrupted(t, newModel(), opts(nil), steps/2)
 	o := opts(nil)
-	o.Images = src
-	if tr, err = NewTrainer(resumed, o); err != nil {
-		t.Fatal(err)
-	}
-	if err := tr.LoadOptimizer(optPath); err != nil {
-		t.Fatal(err)
-	}
+	o.Images = &trImageSeq{seed: 52, r: cfg.Resolution, n: steps / 2 * batch}
+	resumed, tr := trResumed(t, dir, o)
 	if !resumed.FreezeEncoder || tr.Step() != steps/2 {
 		t.Fatalf("restored FreezeEncoder %v at step %d, want true at %d", resumed.FreezeEncoder, tr.Step(), steps/2)
 	}
@@ -599,4 +536,55 @@ func TestWithCodebookAndParentCodes(t *testing.T) {
 	if _, _, err := ParentCodes(parentTok, wideTok, imgs); err == nil || !strings.Contains(err.Error(), "grid") {
 		t.Errorf("different grids: %v", err)
 	}
+}
+
+// trInterrupted runs a Trainer of opts over tm until the context ends during
+// step stop, checks that Run stopped there with context.Canceled, and saves
+// the model and its optimizer state to a new directory, which it returns.
+func trInterrupted(t *testing.T, tm *TrainVQGAN, opts TrainOptions, stop int) string {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	progress := opts.Progress
+	opts.Progress = func(p TrainProgress) {
+		if progress != nil {
+			progress(p)
+		}
+		if p.Step == stop {
+			cancel()
+		}
+	}
+	tr, err := NewTrainer(tm, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.Run(ctx); !errors.Is(err, context.Canceled) || tr.Step() != stop {
+		t.Fatalf("interrupted run: err %v at step %d, want context.Canceled at %d", err, tr.Step(), stop)
+	}
+	dir := t.TempDir()
+	if err := tm.Save(dir); err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.SaveOptimizer(filepath.Join(dir, "optimizer.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	return dir
+}
+
+// trResumed loads the run trInterrupted saved in dir into a new model and a
+// Trainer of opts with the optimizer state restored.
+func trResumed(t *testing.T, dir string, opts TrainOptions) (*TrainVQGAN, *Trainer) {
+	t.Helper()
+	tm, err := LoadTrainVQGAN(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, err := NewTrainer(tm, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tr.LoadOptimizer(filepath.Join(dir, "optimizer.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+	return tm, tr
 }

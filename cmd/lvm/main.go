@@ -34,6 +34,17 @@ func register(name, summary string, run func(args []string, stdout, stderr io.Wr
 // errUsage marks an error whose message is a usage problem (exit status 2).
 var errUsage = errors.New("usage")
 
+// oneStart reports whether the flags of a training command choose one way
+// to start: --resume, which reads the config from --out (a --config given
+// with it is ignored), or a new run from exactly one of --config and
+// --from.
+func oneStart(config, from string, resume bool) bool {
+	if resume {
+		return from == ""
+	}
+	return (config != "") != (from != "")
+}
+
 func main() {
 	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
 }

@@ -50,10 +50,7 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// --resume reads the config from --out (a --config given with it is
-	// ignored); a new run takes exactly one of --config and --from.
-	newRun := (*cfgArg != "") != (*from != "")
-	if *data == "" || *out == "" || *steps <= 0 || (!*resume && !newRun) || (*resume && *from != "") ||
+	if *data == "" || *out == "" || *steps <= 0 || !oneStart(*cfgArg, *from, *resume) ||
 		*until < 0 || *until > *steps || fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: need --data, --out, --steps, one of --config, --from and --resume, and --until ≤ --steps", errUsage)

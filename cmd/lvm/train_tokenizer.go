@@ -51,10 +51,7 @@ func runTrainTokenizer(args []string, stdout, stderr io.Writer) error {
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
-	// --resume reads the config from --out (a --config given with it is
-	// ignored); a new run takes exactly one of --config and --from.
-	newRun := (*cfgPath != "") != (*from != "")
-	if *out == "" || *steps <= 0 || *batch <= 0 || (!*resume && !newRun) || (*resume && *from != "") ||
+	if *out == "" || *steps <= 0 || *batch <= 0 || !oneStart(*cfgPath, *from, *resume) ||
 		*until < 0 || *until > *steps || *endLR < 0 || fs.NArg() != 0 {
 		fs.Usage()
 		return fmt.Errorf("%w: need --out, --steps and one of --config, --from and --resume", errUsage)
