@@ -85,17 +85,17 @@ func ParentCodes(parent, child *Tokenizer, images []image.Image) (codes, seen []
 	}
 	Kp, Kc := pc.NumEmbeddings, cc.NumEmbeddings
 	counts := make([]int, Kc*Kp)
-	for i, img := range images {
-		a, err := parent.Encode(img)
-		if err != nil {
-			return nil, nil, fmt.Errorf("tokenizer: ParentCodes: image %d: %w", i, err)
-		}
-		b, err := child.Encode(img)
-		if err != nil {
-			return nil, nil, fmt.Errorf("tokenizer: ParentCodes: image %d: %w", i, err)
-		}
+	pa, err := parent.EncodeBatch(images)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tokenizer: ParentCodes: parent: %w", err)
+	}
+	ca, err := child.EncodeBatch(images)
+	if err != nil {
+		return nil, nil, fmt.Errorf("tokenizer: ParentCodes: child: %w", err)
+	}
+	for i, b := range ca {
 		for p, c := range b {
-			counts[c*Kp+a[p]]++
+			counts[c*Kp+pa[i][p]]++
 		}
 	}
 	codes, seen = make([]int, Kc), make([]int, Kc)
